@@ -1,0 +1,110 @@
+"""The ReplicationApi servicer: publish, query, subscribe (replication), health."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+
+import grpc
+
+from refnode import __version__
+from refnode.envelopes import InvalidEnvelope, open_payer_envelope
+from refnode.membership import Signal
+from refnode.proto import refnode_pb2 as pb
+from refnode.proto import refnode_pb2_grpc as rpc
+from refnode.publisher import Publisher
+from refnode.replication import Replicator
+from refnode.store import Store
+
+log = logging.getLogger("refnode.api")
+
+PAGE = 500            # envelopes per query page and per subscription message
+MAX_PUBLISH = 10_000  # envelopes per publish request
+IDLE_RECHECK_S = 5.0  # a subscriber re-reads even without a signal, as a safety net
+
+
+class ReplicationService(rpc.ReplicationApiServicer):
+    def __init__(self, node_id: int, store: Store, publisher: Publisher, clock: dict[int, int],
+                 stored: Signal, api_enabled: bool, replicator: Replicator | None):
+        self.node_id = node_id
+        self.store = store
+        self.publisher = publisher
+        self.clock = clock
+        self.stored = stored
+        self.api_enabled = api_enabled
+        self.replicator = replicator  # None when sync is off
+
+    async def PublishPayerEnvelopes(self, request: pb.PublishPayerEnvelopesRequest,
+                                    context: grpc.aio.ServicerContext
+                                    ) -> pb.PublishPayerEnvelopesResponse:
+        if not self.api_enabled:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "the publish API is disabled")
+        if not request.payer_envelopes or len(request.payer_envelopes) > MAX_PUBLISH:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                                f"send 1 to {MAX_PUBLISH} envelopes, got "
+                                f"{len(request.payer_envelopes)}")
+        opened = []
+        for i, env in enumerate(request.payer_envelopes):
+            if env.target_originator != self.node_id:
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                                    f"envelope {i} targets node {env.target_originator}; "
+                                    f"this is node {self.node_id}")
+            try:
+                opened.append(open_payer_envelope(env))
+            except InvalidEnvelope as e:
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"envelope {i}: {e}")
+        try:
+            signed = await self.publisher.publish(opened)
+        except Exception as e:  # storage failed: nothing was stored, the client may retry
+            await context.abort(grpc.StatusCode.UNAVAILABLE, f"storing failed: {e}")
+        return pb.PublishPayerEnvelopesResponse(originator_envelopes=signed)
+
+    async def QueryEnvelopes(self, request: pb.QueryEnvelopesRequest,
+                             context: grpc.aio.ServicerContext) -> pb.QueryEnvelopesResponse:
+        if not self.api_enabled:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "the query API is disabled")
+        limit = min(request.limit or PAGE, PAGE * 10)
+        cursor = dict(request.last_seen.node_id_to_sequence_id)
+        originators = list(request.originator_node_ids) or await self.store.originators()
+        found: list[bytes] = []
+        for originator in originators:
+            if len(found) >= limit:
+                break
+            found += await self.store.read_after(originator, cursor.get(originator, 0),
+                                                 limit - len(found))
+        return pb.QueryEnvelopesResponse(envelopes=[pb.OriginatorEnvelope.FromString(b)
+                                                    for b in found])
+
+    async def SubscribeEnvelopes(self, request: pb.SubscribeEnvelopesRequest,
+                                 context: grpc.aio.ServicerContext
+                                 ) -> AsyncIterator[pb.SubscribeEnvelopesResponse]:
+        cursor = dict(request.last_seen.node_id_to_sequence_id)
+        originators = list(request.originator_node_ids)
+        if not originators:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "name the originators to follow")
+        while True:
+            wake = self.stored.current()
+            sent = False
+            for originator in originators:
+                blobs = await self.store.read_after(originator, cursor.get(originator, 0), PAGE)
+                if blobs:
+                    envs = [pb.OriginatorEnvelope.FromString(b) for b in blobs]
+                    last = pb.UnsignedOriginatorEnvelope.FromString(
+                        envs[-1].unsigned_originator_envelope)
+                    cursor[originator] = last.originator_sequence_id
+                    yield pb.SubscribeEnvelopesResponse(envelopes=envs)
+                    sent = True
+            if not sent:
+                try:
+                    await asyncio.wait_for(wake.wait(), IDLE_RECHECK_S)
+                except TimeoutError:
+                    pass
+
+    async def GetHealth(self, request: pb.GetHealthRequest,
+                        context: grpc.aio.ServicerContext) -> pb.GetHealthResponse:
+        return pb.GetHealthResponse(
+            serving=True, node_id=self.node_id, version=__version__,
+            vector_clock=pb.Cursor(node_id_to_sequence_id=self.clock),
+            api_enabled=self.api_enabled, sync_enabled=self.replicator is not None,
+            replicating_from=sorted(self.replicator.following) if self.replicator else [])

@@ -1,0 +1,94 @@
+"""Node and gateway configuration from environment variables, checked once at start."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+
+class ConfigError(ValueError):
+    """A missing or malformed setting; the message names the variable."""
+
+
+def _get(env: Mapping[str, str], name: str, default: str | None = None) -> str:
+    value = env.get(name, default)
+    if value is None or value == "":
+        raise ConfigError(f"{name} is not set")
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "true" if default else "false").strip().lower()
+    if raw not in {"1", "0", "true", "false", "yes", "no", "on", "off"}:
+        raise ConfigError(f"{name}={raw!r} is not a boolean; use true or false")
+    return raw in {"1", "true", "yes", "on"}
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, str(default))
+    try:
+        return float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number") from None
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    """Everything a node needs. The signer key stays out of repr."""
+
+    signer_key: str
+    db_dsn: str
+    chain_rpc: str
+    node_registry: str
+    rate_registry: str
+    listen: str = "0.0.0.0:5050"
+    node_id: int | None = None          # None: found on-chain by this node's signer
+    api_enabled: bool = True            # publish and query; replication is always served
+    sync_enabled: bool = True           # subscribe to the other canonical nodes
+    registry_refresh_s: float = 2.0
+    log_level: str = "INFO"
+
+    def __repr__(self) -> str:
+        return f"NodeConfig(node_id={self.node_id}, listen={self.listen!r}, db=..., signer_key=***)"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> NodeConfig:
+        node_id = env.get("REFNODE_NODE_ID")
+        return cls(
+            signer_key=_get(env, "REFNODE_SIGNER_KEY"),
+            db_dsn=_get(env, "REFNODE_DB_DSN"),
+            chain_rpc=_get(env, "REFNODE_CHAIN_RPC"),
+            node_registry=_get(env, "REFNODE_NODE_REGISTRY"),
+            rate_registry=_get(env, "REFNODE_RATE_REGISTRY"),
+            listen=env.get("REFNODE_LISTEN", "0.0.0.0:5050"),
+            node_id=int(node_id) if node_id else None,
+            api_enabled=_bool(env, "REFNODE_API_ENABLED", True),
+            sync_enabled=_bool(env, "REFNODE_SYNC_ENABLED", True),
+            registry_refresh_s=_float(env, "REFNODE_REGISTRY_REFRESH_S", 2.0),
+            log_level=env.get("REFNODE_LOG_LEVEL", "INFO"),
+        )
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    payer_key: str
+    chain_rpc: str
+    node_registry: str
+    listen: str = "0.0.0.0:5052"
+    registry_refresh_s: float = 2.0
+    log_level: str = "INFO"
+
+    def __repr__(self) -> str:
+        return f"GatewayConfig(listen={self.listen!r}, payer_key=***)"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> GatewayConfig:
+        return cls(
+            payer_key=_get(env, "GATEWAY_PAYER_KEY"),
+            chain_rpc=_get(env, "GATEWAY_CHAIN_RPC"),
+            node_registry=_get(env, "GATEWAY_NODE_REGISTRY"),
+            listen=env.get("GATEWAY_LISTEN", "0.0.0.0:5052"),
+            registry_refresh_s=_float(env, "GATEWAY_REGISTRY_REFRESH_S", 2.0),
+            log_level=env.get("GATEWAY_LOG_LEVEL", "INFO"),
+        )

@@ -1,0 +1,111 @@
+"""``refnode``: run one node. Configured by REFNODE_* environment variables (see config.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+import time
+
+import grpc
+
+from refnode.api import ReplicationService
+from refnode.chain import ChainReader
+from refnode.config import ConfigError, NodeConfig
+from refnode.envelopes import Signer
+from refnode.membership import Membership, Signal
+from refnode.proto import refnode_pb2_grpc as rpc
+from refnode.publisher import Publisher
+from refnode.replication import Replicator
+from refnode.store import Store
+
+log = logging.getLogger("refnode")
+
+SERVER_OPTIONS = [
+    ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+    ("grpc.max_send_message_length", 64 * 1024 * 1024),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.min_ping_interval_without_data_ms", 1_000),
+]
+REGISTRATION_WAIT_S = 600.0
+
+
+async def find_node_id(config: NodeConfig, signer: Signer, membership: Membership) -> int:
+    """This node's id: configured, or the registry entry whose signer is this node's key."""
+    end = time.monotonic() + REGISTRATION_WAIT_S
+    while True:
+        record = (membership.nodes.get(config.node_id) if config.node_id
+                  else membership.node_of_signer(signer.address))
+        if record is not None:
+            if record.signer.lower() != signer.address.lower():
+                raise ConfigError(f"node {record.node_id} is registered with signer "
+                                  f"{record.signer}, but this node's key is {signer.address}")
+            return record.node_id
+        if time.monotonic() > end:
+            raise ConfigError(f"no node registered with signer {signer.address}")
+        log.info("waiting for signer %s to be registered on-chain", signer.address)
+        await asyncio.sleep(membership.refresh_s)
+        await membership.refresh()
+
+
+async def serve(config: NodeConfig) -> None:
+    signer = Signer(config.signer_key)
+    membership = Membership(ChainReader(config.chain_rpc, config.node_registry,
+                                        config.rate_registry), config.registry_refresh_s)
+    await membership.wait_until_readable(deadline_s=60)
+    node_id = await find_node_id(config, signer, membership)
+    store = await Store.open(config.db_dsn)
+    await store.migrate()
+    await store.ensure_node_info(node_id, signer.address)
+    clock = await store.vector_clock()
+    stored = Signal()
+    publisher = Publisher(node_id, signer, store, membership, clock, stored)
+    replicator = Replicator(node_id, store, membership, clock, stored)
+    service = ReplicationService(node_id, store, publisher, clock, stored,
+                                 config.api_enabled, replicator if config.sync_enabled else None)
+
+    server = grpc.aio.server(options=SERVER_OPTIONS)
+    rpc.add_ReplicationApiServicer_to_server(service, server)
+    server.add_insecure_port(config.listen)
+    await server.start()
+    log.info("node %d serving on %s (api %s, sync %s, clock %s)", node_id, config.listen,
+             config.api_enabled, config.sync_enabled, clock)
+
+    tasks = [asyncio.create_task(membership.run(), name="membership"),
+             asyncio.create_task(publisher.run(), name="publisher")]
+    if config.sync_enabled:
+        tasks.append(asyncio.create_task(replicator.run(), name="replication"))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    done_task = asyncio.create_task(stop.wait())
+    finished, _ = await asyncio.wait([done_task, *tasks], return_when=asyncio.FIRST_COMPLETED)
+    for task in finished:
+        if task is not done_task and task.exception():
+            log.error("task %s died: %s", task.get_name(), task.exception())
+    log.info("node %d stopping", node_id)
+    await server.stop(grace=2)
+    for task in tasks:
+        task.cancel()
+    await store.close()
+
+
+def main() -> None:
+    try:
+        config = NodeConfig.from_env()
+    except ConfigError as e:
+        print(f"refnode: {e}", file=sys.stderr)
+        sys.exit(2)
+    logging.basicConfig(level=config.log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        asyncio.run(serve(config))
+    except ConfigError as e:
+        log.error("%s", e)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

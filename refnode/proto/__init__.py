@@ -1,0 +1,1 @@
+"""Generated code for refnode.proto; regenerate with ``python -m refnode.proto.generate``."""

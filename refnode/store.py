@@ -1,0 +1,188 @@
+"""PostgreSQL storage: migrations, the envelope tables, the vector clock and unsettled usage.
+
+Each batch of envelopes is stored in one transaction with its vector-clock and usage
+updates, so a crash can never leave an envelope without its accounting or a clock ahead of
+what is stored.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+from importlib import resources
+
+import psycopg
+from psycopg_pool import AsyncConnectionPool
+
+log = logging.getLogger("refnode.store")
+
+MIGRATION_LOCK = 0x5EF0DE  # advisory lock id: one migrator at a time
+
+
+@dataclass(frozen=True)
+class StoredEnvelope:
+    """One originator envelope as rows: what ``insert_envelopes`` writes."""
+
+    originator_node_id: int
+    sequence_id: int
+    originator_ns: int
+    topic: bytes
+    payer: str
+    expiry: int
+    fee: int
+    blob: bytes
+
+    @property
+    def minute(self) -> int:
+        return self.originator_ns // 60_000_000_000
+
+
+def migrations() -> list[tuple[int, str]]:
+    """(version, sql) for every migration shipped in refnode/migrations, in order."""
+    found = []
+    for entry in resources.files("refnode.migrations").iterdir():
+        if entry.name.endswith(".sql"):
+            found.append((int(entry.name.split("_", 1)[0]), entry.read_text()))
+    return sorted(found)
+
+
+class Store:
+    """Async access to one node's database through a small connection pool."""
+
+    def __init__(self, pool: AsyncConnectionPool):
+        self.pool = pool
+        self._payer_ids: dict[str, int] = {}
+
+    @classmethod
+    async def open(cls, dsn: str, max_size: int = 8) -> Store:
+        pool = AsyncConnectionPool(dsn, min_size=2, max_size=max_size, open=False,
+                                   kwargs={"autocommit": True})
+        await pool.open(wait=True, timeout=30)
+        return cls(pool)
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+    async def migrate(self) -> list[int]:
+        """Apply the migrations this database lacks; returns the versions applied."""
+        applied = []
+        async with self.pool.connection() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+            await conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations "
+                               "(version INT PRIMARY KEY, applied_at TIMESTAMP DEFAULT now())")
+            cur = await conn.execute("SELECT version FROM schema_migrations")
+            done = {row[0] for row in await cur.fetchall()}
+            for version, sql in migrations():
+                if version not in done:
+                    await conn.execute(sql)
+                    await conn.execute("INSERT INTO schema_migrations (version) VALUES (%s)",
+                                       (version,))
+                    applied.append(version)
+        if applied:
+            log.info("migrated schema to version %d", applied[-1])
+        return applied
+
+    async def ensure_node_info(self, node_id: int, signer_address: str) -> None:
+        """Record who this database belongs to; refuse a database of another node."""
+        key = bytes.fromhex(signer_address.removeprefix("0x"))
+        async with self.pool.connection() as conn:
+            cur = await conn.execute("SELECT node_id, public_key FROM node_info")
+            row = await cur.fetchone()
+            if row is None:
+                await conn.execute("INSERT INTO node_info (node_id, public_key) VALUES (%s, %s)",
+                                   (node_id, key))
+            elif row[0] != node_id or bytes(row[1]) != key:
+                raise RuntimeError(f"database belongs to node {row[0]}, not node {node_id}; "
+                                   "give each node its own database")
+
+    async def vector_clock(self) -> dict[int, int]:
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT originator_node_id, originator_sequence_id FROM gateway_envelopes_latest")
+            return {int(n): int(s) for n, s in await cur.fetchall()}
+
+    async def insert_envelopes(self, rows: list[StoredEnvelope]) -> None:
+        """Store a batch with its clock and usage updates in one transaction; skip duplicates."""
+        if not rows:
+            return
+        async with self.pool.connection() as conn:
+            async with conn.transaction():
+                payer_ids = await self._payer_ids_for(conn, {r.payer for r in rows})
+                await _insert_rows(conn, rows, payer_ids)
+        # Cached only once committed: another connection must not use an id it cannot see yet.
+        self._payer_ids.update(payer_ids)
+
+    async def _payer_ids_for(self, conn: psycopg.AsyncConnection,
+                             payers: set[str]) -> dict[str, int]:
+        known = {p: self._payer_ids[p] for p in payers if p in self._payer_ids}
+        missing = sorted(payers - known.keys())
+        if missing:
+            cur = await conn.execute(
+                "INSERT INTO payers (address) SELECT unnest(%s::text[]) "
+                "ON CONFLICT (address) DO UPDATE SET address = EXCLUDED.address "
+                "RETURNING address, id", (missing,))
+            known.update({a: i for a, i in await cur.fetchall()})
+        return known
+
+    async def read_after(self, originator: int, after_sequence: int, limit: int) -> list[bytes]:
+        """Envelopes of one originator with sequence ids above ``after_sequence``, in order."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT originator_envelope FROM gateway_envelopes_blob "
+                "WHERE originator_node_id = %s AND originator_sequence_id > %s "
+                "ORDER BY originator_sequence_id LIMIT %s", (originator, after_sequence, limit))
+            return [bytes(r[0]) for r in await cur.fetchall()]
+
+    async def originators(self) -> list[int]:
+        async with self.pool.connection() as conn:
+            cur = await conn.execute("SELECT originator_node_id FROM gateway_envelopes_latest")
+            return sorted(int(r[0]) for r in await cur.fetchall())
+
+
+async def _insert_rows(conn: psycopg.AsyncConnection, rows: list[StoredEnvelope],
+                       payer_ids: dict[str, int]) -> None:
+    inserted = await conn.execute(
+        "INSERT INTO gateway_envelopes_meta "
+        "(originator_node_id, originator_sequence_id, topic, payer_id, expiry) "
+        "SELECT * FROM unnest(%s::int[], %s::bigint[], %s::bytea[], %s::int[], %s::bigint[]) "
+        "ON CONFLICT DO NOTHING RETURNING originator_node_id, originator_sequence_id",
+        ([r.originator_node_id for r in rows], [r.sequence_id for r in rows],
+         [r.topic for r in rows], [payer_ids[r.payer] for r in rows], [r.expiry for r in rows]))
+    fresh = {(int(n), int(s)) for n, s in await inserted.fetchall()}
+    # Duplicates arrive only when a resumed stream races the old one; an envelope's usage
+    # must count once, so everything below uses the rows that were new.
+    rows = [r for r in rows if (r.originator_node_id, r.sequence_id) in fresh]
+    if not rows:
+        return
+    await conn.execute(
+        "INSERT INTO gateway_envelopes_blob "
+        "(originator_node_id, originator_sequence_id, originator_envelope) "
+        "SELECT * FROM unnest(%s::int[], %s::bigint[], %s::bytea[])",
+        ([r.originator_node_id for r in rows], [r.sequence_id for r in rows],
+         [r.blob for r in rows]))
+    latest: dict[int, int] = {}
+    usage: dict[tuple[int, int, int], list[int]] = defaultdict(lambda: [0, 0, 0])
+    for r in rows:
+        latest[r.originator_node_id] = max(latest.get(r.originator_node_id, 0), r.sequence_id)
+        u = usage[(payer_ids[r.payer], r.originator_node_id, r.minute)]
+        u[0] += r.fee
+        u[1] = max(u[1], r.sequence_id)
+        u[2] += 1
+    await conn.execute(
+        "INSERT INTO gateway_envelopes_latest (originator_node_id, originator_sequence_id) "
+        "SELECT * FROM unnest(%s::int[], %s::bigint[]) ON CONFLICT (originator_node_id) "
+        "DO UPDATE SET originator_sequence_id = GREATEST(gateway_envelopes_latest"
+        ".originator_sequence_id, EXCLUDED.originator_sequence_id), gateway_time = now()",
+        (list(latest), list(latest.values())))
+    keys = list(usage)
+    await conn.execute(
+        "INSERT INTO unsettled_usage (payer_id, originator_id, minutes_since_epoch, "
+        "spend_picodollars, last_sequence_id, message_count) "
+        "SELECT * FROM unnest(%s::int[], %s::int[], %s::int[], %s::bigint[], %s::bigint[], "
+        "%s::int[]) ON CONFLICT (payer_id, originator_id, minutes_since_epoch) DO UPDATE SET "
+        "spend_picodollars = unsettled_usage.spend_picodollars + EXCLUDED.spend_picodollars, "
+        "last_sequence_id = GREATEST(unsettled_usage.last_sequence_id, EXCLUDED.last_sequence_id), "
+        "message_count = unsettled_usage.message_count + EXCLUDED.message_count",
+        ([k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys],
+         [usage[k][0] for k in keys], [usage[k][1] for k in keys], [usage[k][2] for k in keys]))

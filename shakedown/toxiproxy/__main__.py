@@ -1,0 +1,63 @@
+"""``python -m shakedown.toxiproxy [--host 127.0.0.1] [--port 8474] [--config FILE]``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from shakedown.toxiproxy.server import ToxiproxyServer
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Options named like toxiproxy-server's, so scripts can swap one for the other."""
+    parser = argparse.ArgumentParser(
+        prog="python -m shakedown.toxiproxy",
+        description="shakedown's toxiproxy-compatible server (same HTTP API and toxics).",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="API address (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8474, help="API port; 0 picks a free one")
+    parser.add_argument("--config", type=Path, help="JSON list of proxies to create at start")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log proxies and clients")
+    return parser.parse_args(argv)
+
+
+async def run(args: argparse.Namespace) -> None:
+    """Start the API, populate from --config, announce the URL on stdout, serve."""
+    server = ToxiproxyServer(args.host, args.port)
+    await server.start()
+    if args.config is not None:
+        count = await server.populate_file(args.config)
+        logging.getLogger(__name__).info("populated %d proxies from %s", count, args.config)
+    print(f"shakedown toxiproxy listening on {server.url}", flush=True)
+    task = asyncio.current_task()
+    if task is not None:  # SIGTERM (docker stop, systemd) stops proxies cleanly, exit 0
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+    try:
+        await server.serve_forever()
+    except asyncio.CancelledError:
+        pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; errors a user can cause print one line and exit 1."""
+    args = parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        asyncio.run(run(args))
+    except KeyboardInterrupt:
+        return 0
+    except (OSError, ValueError) as e:
+        print(f"toxiproxy: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,188 @@
+"""One proxy: a listener, its upstream, its toxics and its open connections.
+
+Follows toxiproxy: the upstream is dialled per accepted client (a refused upstream closes the
+client); disabling closes the listener and every open connection; changing ``listen`` or
+``upstream`` restarts the proxy; toxics apply to open connections as they are added, updated
+or removed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+
+from shakedown.toxiproxy.link import STREAM_LIMIT, Connection
+from shakedown.toxiproxy.model import (
+    TOXIC_EXISTS,
+    TOXIC_NOT_FOUND,
+    UPSTREAM,
+    ApiError,
+    ProxyInput,
+    Toxic,
+)
+
+log = logging.getLogger(__name__)
+
+
+class Proxy:
+    """A named TCP proxy from ``listen`` to ``upstream``."""
+
+    def __init__(self, name: str, listen: str, upstream: str) -> None:
+        self.name = name
+        self.listen = listen
+        self.upstream = upstream
+        self.enabled = False
+        self.toxics: list[Toxic] = []
+        self.connections: set[Connection] = set()
+        self._server: asyncio.Server | None = None
+
+    def to_json(self) -> dict[str, object]:
+        """The proxy as toxiproxy shows it, toxics upstream first as in its chains."""
+        return {
+            "name": self.name,
+            "listen": self.listen,
+            "upstream": self.upstream,
+            "enabled": self.enabled,
+            "toxics": [t.to_json() for t in self.ordered_toxics()],
+        }
+
+    def ordered_toxics(self) -> list[Toxic]:
+        """Upstream toxics then downstream ones, each in the order they were added."""
+        ups = [t for t in self.toxics if t.direction == UPSTREAM]
+        return ups + [t for t in self.toxics if t.direction != UPSTREAM]
+
+    async def start(self) -> None:
+        """Bind the listener; ``listen`` becomes the bound address (port 0 picks one)."""
+        if self.enabled:
+            return
+        host, port = split_address(self.listen) if self.listen else ("", 0)
+        try:
+            server = await asyncio.start_server(
+                self._accept, host or None, port, limit=STREAM_LIMIT, reuse_address=True
+            )
+        except OSError as e:
+            reason = (os.strerror(e.errno) if e.errno else str(e)).lower()
+            raise ApiError(f"listen tcp {self.listen}: bind: {reason}", 500) from e
+        self._server = server
+        sock = server.sockets[0]
+        self.listen = join_address(sock.getsockname()[0], sock.getsockname()[1], host)
+        self.enabled = True
+        log.info("proxy %s listening on %s, upstream %s", self.name, self.listen, self.upstream)
+
+    def stop(self) -> None:
+        """Close the listener and drop every open connection."""
+        if not self.enabled:
+            return
+        self.enabled = False
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        for conn in list(self.connections):
+            conn.abort()
+        self.connections.clear()
+
+    def differs(self, other: ProxyInput) -> bool:
+        """Whether ``other`` names another listen address or upstream (so: restart)."""
+        return not same_listen(self.listen, other.listen) or self.upstream != other.upstream
+
+    async def update(self, change: ProxyInput) -> None:
+        """Apply a POST /proxies/{name}: restart on a new address, enable or disable."""
+        if self.differs(change):
+            self.stop()
+            self.listen, self.upstream = change.listen, change.upstream
+        if change.enabled and not self.enabled:
+            await self.start()
+        elif not change.enabled:
+            self.stop()
+
+    def find_toxic(self, name: str) -> Toxic:
+        """The named toxic, or toxiproxy's 404."""
+        for toxic in self.toxics:
+            if toxic.name == name:
+                return toxic
+        raise TOXIC_NOT_FOUND
+
+    def add_toxic(self, toxic: Toxic) -> None:
+        """Add a toxic to the proxy and to every open connection's matching direction."""
+        if any(t.name == toxic.name for t in self.toxics):
+            raise TOXIC_EXISTS
+        self.toxics.append(toxic)
+        for conn in list(self.connections):
+            conn.links[toxic.direction].add(toxic)
+
+    def replace_toxic(self, toxic: Toxic) -> None:
+        """Swap in an updated toxic (same name and direction) everywhere."""
+        self.toxics = [toxic if t.name == toxic.name else t for t in self.toxics]
+        for conn in list(self.connections):
+            conn.links[toxic.direction].update(toxic)
+
+    def remove_toxic(self, name: str) -> None:
+        """Remove a toxic; open connections stop feeling it at once."""
+        toxic = self.find_toxic(name)
+        self.toxics = [t for t in self.toxics if t.name != name]
+        for conn in list(self.connections):
+            conn.links[toxic.direction].remove(name)
+
+    def reset_toxics(self) -> None:
+        """Remove every toxic (POST /reset)."""
+        for toxic in list(self.toxics):
+            self.remove_toxic(toxic.name)
+
+    def forget(self, conn: Connection) -> None:
+        """A connection ended (called by the connection)."""
+        self.connections.discard(conn)
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        server = self._server
+        host, port = split_address(self.upstream)
+        try:
+            up = await asyncio.open_connection(host, port, limit=STREAM_LIMIT)
+        except OSError as e:
+            log.warning("proxy %s: cannot reach upstream %s: %s", self.name, self.upstream, e)
+            writer.close()
+            return
+        if server is None or server is not self._server:  # disabled while dialling
+            writer.transport.abort()
+            up[1].transport.abort()
+            return
+        conn = Connection(self, (reader, writer), up, list(self.toxics))
+        self.connections.add(conn)
+        conn.start()
+
+
+def split_address(address: str) -> tuple[str, int]:
+    """``host:port`` (or ``[v6]:port``) to its parts; toxiproxy's 500 if it does not parse."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ApiError(f"address {address}: missing port in address", 500)
+    return host.strip("[]"), int(port)
+
+
+def join_address(host: str, port: int, asked: str) -> str:
+    """The address shown for a bound listener, bracketing IPv6 like Go does."""
+    if not asked:
+        host = "[::]"
+    elif ":" in host:
+        host = f"[{host}]"
+    return f"{host}:{port}"
+
+
+def same_listen(current: str, wanted: str) -> bool:
+    """Compare listen addresses after resolving names, as toxiproxy's Differs does."""
+    try:
+        a_host, a_port = split_address(current)
+        b_host, b_port = split_address(wanted)
+    except ApiError:
+        return current == wanted
+    return a_port == b_port and _resolve(a_host) == _resolve(b_host)
+
+
+def _resolve(host: str) -> str:
+    if not host:
+        return ""
+    try:
+        return str(socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)[0][4][0])
+    except OSError:
+        return host
