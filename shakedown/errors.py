@@ -1,4 +1,4 @@
-"""One root error for everything a user can cause; subclasses also inherit the builtin they resemble.
+"""One root error for all a user can cause; subclasses also inherit the builtin they resemble.
 
 The CLI prints ``str(error)`` as one line and exits non-zero, so messages name the unit, the
 value seen and a hint: ``node-200: unknown fault kind 'lag'; known: latency, loss, partition``.

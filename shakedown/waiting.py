@@ -32,12 +32,3 @@ def wait_for(probe: Callable[[], T], until: Callable[[T], bool], *, timeout: flo
         if time.monotonic() >= deadline:
             raise TimeoutExpired(f"{what}: not reached within {timeout:g}s; last seen: {last}")
         time.sleep(interval)
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]

@@ -13,7 +13,6 @@ from __future__ import annotations
 import atexit
 import json
 import os
-import socket
 import subprocess
 import tempfile
 import time
@@ -22,6 +21,7 @@ from pathlib import Path
 
 from shakedown.errors import ConfigError, TimeoutExpired, UnreachableError
 from shakedown.keys import ANVIL_ACCOUNT_COUNT, ANVIL_MNEMONIC
+from shakedown.ports import free_port, port_is_free
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PINNED_ANVIL = REPO_ROOT / "tools/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil"
@@ -37,23 +37,6 @@ def anvil_binary() -> Path:
             "run `npm ci` in tools/ or set SHAKEDOWN_ANVIL"
         )
     return path
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
-
-
-def port_is_free(host: str, port: int | None) -> bool:
-    """True if nobody listens on host:port (TIME_WAIT leftovers do not count)."""
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((host, port or 0))
-        except OSError:
-            return False
-        return True
 
 
 class _PortTaken(UnreachableError):

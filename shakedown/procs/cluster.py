@@ -52,7 +52,7 @@ class ProcessCluster:
         return str(self.chain.w3.provider.endpoint_uri)  # type: ignore[attr-defined]
 
     def add_node(self, extra_env: dict[str, str] | None = None, start: bool = True) -> int:
-        """Register a node with a fresh key and its own database, add it to the canonical network."""
+        """Register a node (fresh key, own database) and add it to the canonical network."""
         n = len(self.chain.all_nodes())
         addresses = self.chain.addresses
         proc = RefnodeProcess(name=f"node-{n}", signer_key=key_hex(node_signer(n)),

@@ -17,7 +17,8 @@ from pathlib import Path
 import psycopg
 
 from shakedown.errors import ConfigError
-from shakedown.waiting import free_port, wait_for
+from shakedown.ports import free_port
+from shakedown.waiting import wait_for
 
 FAST_SETTINGS = ("fsync=off", "synchronous_commit=off", "full_page_writes=off",
                  "max_connections=300", "shared_buffers=128MB")

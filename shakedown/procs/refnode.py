@@ -11,7 +11,8 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 
 from shakedown.client import GatewayClient, NodeClient
-from shakedown.waiting import free_port, wait_for
+from shakedown.ports import free_port
+from shakedown.waiting import wait_for
 
 
 class _Service(ABC):

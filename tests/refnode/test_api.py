@@ -14,8 +14,9 @@ from refnode.proto import refnode_pb2_grpc as rpc
 from shakedown.client import GatewayClient, client_envelopes, payer_envelopes
 from shakedown.keys import gateway, node_owner, node_signer, payer
 from shakedown.observe import read_envelope_count, read_payer_of_envelopes, read_vector_clock
+from shakedown.ports import free_port
 from shakedown.procs.cluster import ProcessCluster
-from shakedown.waiting import free_port, wait_for
+from shakedown.waiting import wait_for
 
 PAYER = e.Signer(bytes(payer(0).key))
 

@@ -13,10 +13,9 @@ from shakedown.observe import (
     read_unsettled_usage,
     read_vector_clock,
 )
+from shakedown.procs.cluster import ProcessCluster as Cluster
 from shakedown.traffic import NodeTarget, Traffic
 from shakedown.waiting import wait_for
-
-from shakedown.procs.cluster import ProcessCluster as Cluster
 
 
 def clocks(cluster: Cluster) -> dict[int, dict[int, int]]:
