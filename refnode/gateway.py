@@ -46,6 +46,7 @@ class PayerService(rpc.PayerApiServicer):
         if node is None:
             await context.abort(grpc.StatusCode.NOT_FOUND,
                                 f"node {node_id} is not registered; canonical: {sorted(canonical)}")
+        assert node is not None  # abort raised; this tells type checkers so
         signed = [sign_payer_envelope(self.signer, env.SerializeToString(), node_id)
                   for env in request.envelopes]
         stub = rpc.ReplicationApiStub(self._channel(node.http_address))

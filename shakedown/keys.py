@@ -78,3 +78,8 @@ def payer(n: int) -> LocalAccount:
 def gateway(n: int) -> LocalAccount:
     """The n-th gateway's key (0-based)."""
     return _from_pool("gateway", GATEWAYS, n)
+
+
+def key_hex(account: LocalAccount) -> str:
+    """The account's private key as 0x-hex, for a service's environment; never log it."""
+    return "0x" + bytes(account.key).hex()

@@ -11,8 +11,13 @@ from dataclasses import dataclass
 import psycopg
 
 
+def _count(conn: psycopg.Connection, table: str) -> int:
+    row = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
+    return int(row[0]) if row else 0
+
+
 def read_envelope_count(conn: psycopg.Connection) -> int:
-    return conn.execute("SELECT count(*) FROM gateway_envelopes_meta").fetchone()[0]
+    return _count(conn, "gateway_envelopes_meta")
 
 
 def read_vector_clock(conn: psycopg.Connection) -> dict[int, int]:
@@ -22,7 +27,7 @@ def read_vector_clock(conn: psycopg.Connection) -> dict[int, int]:
 
 
 def read_staged_count(conn: psycopg.Connection) -> int:
-    return conn.execute("SELECT count(*) FROM staged_originator_envelopes").fetchone()[0]
+    return _count(conn, "staged_originator_envelopes")
 
 
 def read_node_info(conn: psycopg.Connection) -> tuple[int, bytes] | None:

@@ -19,16 +19,13 @@ from web3 import Web3
 
 from shakedown.chain.deploy import deploy_contracts
 from shakedown.chain.ops import Chain
-from shakedown.keys import admin_account, gateway, node_owner, node_signer
+from shakedown.keys import admin_account, gateway, key_hex, node_owner, node_signer
 from shakedown.procs.postgres import PostgresProcess
 from shakedown.procs.refnode import GatewayProcess, RefnodeProcess
 
 _run = uuid.uuid4().hex[:6]
 _dbs = itertools.count()
 
-
-def key_hex(account) -> str:  # type: ignore[no-untyped-def]
-    return "0x" + bytes(account.key).hex()
 
 
 @dataclass

@@ -1,0 +1,8 @@
+"""Deploy the node role of the testnet named by the inventory (its network first)."""
+
+from pyinfra import host
+
+from shakedown.deploy import testnet_of
+from shakedown.deploy.testnet import run_role
+
+run_role("node", testnet_of(host))

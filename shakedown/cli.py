@@ -1,0 +1,160 @@
+"""``shakedown up | status | down [-i INVENTORY] [-v]``: the testnet lifecycle from a shell.
+
+``up`` and ``down`` run pyinfra on the inventory with deploy/testnet.py or deploy/teardown.py
+after checking what a user can get wrong (inventory, roles, engine, ports), so bad input fails
+with one line before anything is applied. Exit codes: 0 ok, 1 failed, 2 could not run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from shakedown.errors import ShakedownError
+from shakedown.model import Testnet, load_inventory
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_INVENTORY = "inventories/local.py"
+
+
+class DeployFailed(ShakedownError):
+    """pyinfra ran and reported an error (exit 1, not 2)."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="shakedown", description=__doc__.splitlines()[0])
+    parser.add_argument("command", choices=["up", "status", "down"])
+    parser.add_argument("-i", "--inventory", default=DEFAULT_INVENTORY,
+                        help=f"pyinfra inventory (default {DEFAULT_INVENTORY})")
+    parser.add_argument("-v", "--verbose", action="store_true", help="show pyinfra's output")
+    return parser
+
+
+def _inventory_path(raw: str) -> Path:
+    """As given, else relative to the checkout (so the default works from any directory)."""
+    path = Path(raw)
+    if not path.exists() and not path.is_absolute() and (REPO_ROOT / path).exists():
+        return REPO_ROOT / path
+    return path
+
+
+def run_pyinfra(inventory: Path, script: str, verbose: bool) -> str:
+    """Run pyinfra; return its summary line or raise DeployFailed with its last error line."""
+    cmd = [sys.executable, "-m", "pyinfra", "-y", str(inventory.resolve()),
+           str(REPO_ROOT / "deploy" / script)]
+    lines: list[str] = []
+    started = time.time()
+    with subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True) as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:  # streamed with -v: a deploy takes seconds to minutes
+            lines.append(line)
+            if verbose:
+                print(line, end="", flush=True)
+    output = "".join(lines)
+    debug_log = REPO_ROOT / "pyinfra-debug.log"  # pyinfra leaves it on errors; ours only
+    if debug_log.exists() and debug_log.stat().st_mtime >= started:
+        debug_log.unlink(missing_ok=True)
+    if proc.returncode != 0:
+        raise DeployFailed(f"pyinfra {script} failed: {_last_error(output)}")
+    return _summary(output)
+
+
+def _last_error(output: str) -> str:
+    """``<operation>: <its first error line>`` from pyinfra's output, host prefixes removed."""
+    failed = [ln.split("StepFailed: ", 1)[1] for ln in output.splitlines() if "StepFailed: " in ln]
+    block = output.rsplit("--> Starting operation:", 1)
+    operation = block[1].splitlines()[0].strip() if len(block) == 2 else "pyinfra"
+    lines = [re.sub(r"^\[[^]]+\]\s*", "", ln.strip()) for ln in block[-1].splitlines()[1:]]
+    if failed:
+        return f"{operation}: {failed[-1].strip()}"
+    lines = [ln for ln in lines if ln and not ln.startswith("-->")]
+    noise = re.compile(r"executed \d+ commands|No hosts remaining")
+    for line in lines:
+        if re.search(r"error|exception|timed out|not reached|failed", line, re.I) \
+                and not noise.search(line):
+            return f"{operation}: {line}"
+    return f"{operation}: {lines[-1] if lines else 'failed'}"
+
+
+def _summary(output: str) -> str:
+    """``14 operations: 7 changed, 7 unchanged`` from pyinfra's results table."""
+    match = re.search(r"Grand total\s+(\d+)\s+(\S+)\s+(\S+)\s+(\S+)", output)
+    if not match:
+        return "done"
+    total, changed, _, unchanged = (g.replace("-", "0") for g in match.groups())
+    return f"{total} operations: {changed} changed, {unchanged} unchanged"
+
+
+def _status(testnets: list[Testnet]) -> int:
+    from shakedown.deploy.preflight import preflight
+    from shakedown.deploy.status import format_table, read_status
+
+    client = preflight(testnets, ports=False)
+    healthy = True
+    for testnet in testnets:
+        rows = read_status(testnet, client)
+        print(f"testnet {testnet.name}  (record {testnet.record_path})")
+        print(format_table(rows))
+        healthy &= all(r.state == "running" and r.health != "down" for r in rows)
+    return 0 if healthy else 1
+
+
+def _ensure_images(testnets: list[Testnet], client: Any, verbose: bool) -> None:
+    """Build missing images here, with progress, so the deploy only finds them."""
+    if all(t.images.node and t.images.anvil and t.images.postgres for t in testnets):
+        return
+    from shakedown.images import ensure_images
+
+    def log(line: str) -> None:
+        if verbose or "built" in line or "debootstrap" in line or "importing" in line:
+            print(f"shakedown: {line}", flush=True)
+
+    ensure_images(client, log=log)
+
+
+def run(command: str, inventory: Path, verbose: bool) -> int:
+    """One command; raises ShakedownError for anything a user can cause."""
+    from shakedown.deploy.preflight import preflight
+
+    testnets = load_inventory(inventory)
+    if command == "status":
+        return _status(testnets)
+    client = preflight(testnets, ports=command == "up")
+    if command == "up":
+        _ensure_images(testnets, client, verbose)
+    started = time.monotonic()
+    script = "testnet.py" if command == "up" else "teardown.py"
+    names = ", ".join(t.name for t in testnets)
+    print(f"shakedown: {command} {names} (pyinfra deploy/{script}) ...", flush=True)
+    summary = run_pyinfra(inventory, script, verbose)
+    print(f"shakedown: {command} {names}: {summary} in {time.monotonic() - started:.1f} s")
+    if command == "up":
+        for t in testnets:
+            print(f"shakedown: record {t.record_path}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``shakedown`` console script."""
+    args = _parser().parse_args(argv)
+    try:
+        return run(args.command, _inventory_path(args.inventory), args.verbose)
+    except DeployFailed as e:
+        print(f"shakedown: {e}", file=sys.stderr)
+        return 1
+    except ShakedownError as e:
+        print(f"shakedown: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("shakedown: interrupted", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,139 @@
+"""The node role: register each node on-chain at its proxy address, then run refnode."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable
+from functools import partial
+
+from pyinfra.api import deploy
+
+from shakedown.chain.ops import Chain
+from shakedown.chain.records import ContractAddresses
+from shakedown.deploy import docker, record
+from shakedown.deploy.chain import web3_for
+from shakedown.deploy.docker import ContainerSpec
+from shakedown.deploy.steps import step
+from shakedown.errors import TimeoutExpired, UnreachableError
+from shakedown.keys import admin_account, key_hex, node_owner, node_signer
+from shakedown.model import ANVIL_PORT, NODE_PORT, POSTGRES_PORT, Images, NodeModel, Testnet
+from shakedown.waiting import wait_for
+
+
+def contracts_of(testnet: Testnet) -> dict[str, str]:
+    """The recorded contract addresses; empty before the chain role ran (plan time)."""
+    data = record.load_record(testnet.record_path) or {}
+    return data.get("contracts") or {}
+
+
+def node_spec(testnet: Testnet, node: NodeModel, images: Images) -> docker.ContainerSpec:
+    """refnode with its own database, the in-network chain, and the recorded contracts."""
+    contracts = contracts_of(testnet)
+    dsn = (f"postgresql://postgres:{testnet.db_password}@db:{POSTGRES_PORT}/{node.database}")
+    env = (
+        ("REFNODE_CHAIN_RPC", f"http://chain:{ANVIL_PORT}"),
+        ("REFNODE_NODE_REGISTRY", contracts.get("node_registry", "")),
+        ("REFNODE_RATE_REGISTRY", contracts.get("rate_registry", "")),
+        ("REFNODE_LISTEN", f"0.0.0.0:{NODE_PORT}"),
+        ("REFNODE_NODE_ID", str(node.node_id)),
+        *node.env,
+    )
+    return docker.ContainerSpec(
+        testnet=testnet.name, service=node.name, image=images.node, network=testnet.network,
+        command=("refnode",), env=env,
+        secret_env=(("REFNODE_SIGNER_KEY", key_hex(node_signer(node.index))),
+                    ("REFNODE_DB_DSN", dsn)),
+        ports=((testnet.ports.nodes[node.index], NODE_PORT),),
+    )
+
+
+def _chain(testnet: Testnet, timeout: float = 2.0) -> Chain:
+    addresses = ContractAddresses.from_dict(contracts_of(testnet))
+    return Chain(web3_for(testnet, timeout), addresses, admin_account())
+
+
+def registered(testnet: Testnet) -> bool:
+    """Every node is on-chain with its signer, its proxy address, and canonical."""
+    chain = _chain(testnet)
+    by_id = {n.node_id: n for n in chain.all_nodes()}
+    for node in testnet.nodes:
+        have = by_id.get(node.node_id)
+        if (have is None or have.signer != node_signer(node.index).address
+                or have.http_address != f"proxy:{node.proxy_port}" or not have.is_canonical):
+            return False
+    return True
+
+
+def register(testnet: Testnet) -> None:
+    """Register missing nodes in index order (ids follow), fix addresses, add to the network."""
+    chain = _chain(testnet, timeout=30.0)
+    by_id = {n.node_id: n for n in chain.all_nodes()}
+    for node in testnet.nodes:
+        address = f"proxy:{node.proxy_port}"
+        have = by_id.get(node.node_id)
+        if have is None:
+            got = chain.register_node(node_owner(node.index).address,
+                                      node_signer(node.index).address, address)
+            if got != node.node_id:
+                raise RuntimeError(f"{node.name}: the registry assigned id {got}")
+            chain.add_to_network(got)
+            continue
+        if have.http_address != address:
+            chain.set_http_address(node.node_id, address)
+        if not have.is_canonical:
+            chain.add_to_network(node.node_id)
+
+
+def _healthy(endpoint: str) -> bool:
+    """True when the node answers; a one-line UnreachableError (code, details) otherwise."""
+    import grpc
+
+    from shakedown.client import NodeClient
+
+    with NodeClient(endpoint, timeout=2.0) as client:
+        try:
+            client.health()
+        except grpc.RpcError as e:
+            raise UnreachableError(f"{e.code().name}: {e.details()}") from None  # type: ignore[attr-defined]
+        return True
+
+
+def nodes_healthy(testnet: Testnet) -> bool:
+    return all(_healthy(f"127.0.0.1:{p}") for p in testnet.ports.nodes)
+
+
+def wait_nodes_healthy(testnet: Testnet) -> None:
+    """Every node answers gRPC health; on timeout say what its container last logged."""
+    timeout = testnet.health_timeout
+    for node in testnet.nodes:
+        endpoint = f"127.0.0.1:{testnet.ports.nodes[node.index]}"
+        name = testnet.container(node.name)
+        try:
+            wait_for(partial(_healthy, endpoint), bool, timeout=timeout, interval=0.3,
+                     what=f"{name} gRPC health")
+        except TimeoutExpired as e:
+            raise TimeoutExpired(f"{e}; log tail: {log_tail(name)}") from e
+
+
+def log_tail(container: str, lines: int = 3) -> str:
+    """The container's last log lines joined by " | " (for error messages)."""
+    proc = subprocess.run(["docker", "logs", "--tail", str(lines), container],
+                          capture_output=True, text=True, timeout=10)
+    text = list(dict.fromkeys((proc.stdout + proc.stderr).strip().splitlines()))  # distinct
+    return " | ".join(text[-lines:]) or "(empty)"
+
+
+def _spec_later(testnet: Testnet, node: NodeModel, images: Images) -> Callable[[], ContainerSpec]:
+    """The node's spec, built when the operation runs (after the chain role wrote the record)."""
+    return partial(node_spec, testnet, node, images)
+
+
+@deploy("node")
+def nodes(testnet: Testnet, images: Images) -> None:
+    step(name=f"{testnet.name}: nodes registered on-chain", what="registration",
+         done=lambda: registered(testnet), action=lambda: register(testnet))
+    for node in testnet.nodes:
+        docker.container(name=f"{testnet.name}: {node.name} container",
+                         spec=_spec_later(testnet, node, images))
+    step(name=f"{testnet.name}: nodes healthy", what="health",
+         done=lambda: nodes_healthy(testnet), action=lambda: wait_nodes_healthy(testnet))

@@ -1,0 +1,59 @@
+"""The proxy role: toxiproxy with one proxy per node, the nodes' on-chain address."""
+
+from __future__ import annotations
+
+from pyinfra.api import deploy
+
+from shakedown.deploy import docker
+from shakedown.deploy.steps import step
+from shakedown.model import NODE_PORT, TOXIPROXY_PORT, Images, Testnet
+from shakedown.toxiproxy import ToxiproxyClient
+from shakedown.waiting import wait_for
+
+
+def proxy_spec(testnet: Testnet, images: Images) -> docker.ContainerSpec:
+    """Shopify's toxiproxy when pulled, else the project's compatible server (node image)."""
+    if images.toxiproxy_official:
+        command: tuple[str, ...] = ("-host=0.0.0.0", f"-port={TOXIPROXY_PORT}")
+    else:
+        command = ("python", "-m", "shakedown.toxiproxy", "--host", "0.0.0.0",
+                   "--port", str(TOXIPROXY_PORT))
+    return docker.ContainerSpec(
+        testnet=testnet.name, service="proxy", image=images.toxiproxy, network=testnet.network,
+        command=command, ports=((testnet.ports.proxy_api, TOXIPROXY_PORT),),
+    )
+
+
+def wanted_proxies(testnet: Testnet) -> dict[str, dict[str, object]]:
+    """``node-100`` listens on 0.0.0.0:10100 and forwards to ``node-100:5050``."""
+    return {
+        n.name: {"name": n.name, "listen": f"0.0.0.0:{n.proxy_port}",
+                 "upstream": f"{n.name}:{NODE_PORT}", "enabled": True}
+        for n in testnet.nodes
+    }
+
+
+def _client(testnet: Testnet, timeout: float = 2.0) -> ToxiproxyClient:
+    return ToxiproxyClient(f"http://127.0.0.1:{testnet.ports.proxy_api}", timeout=timeout)
+
+
+def proxies_present(testnet: Testnet) -> bool:
+    have = _client(testnet).proxies()
+    return all(
+        name in have and have[name].upstream == p["upstream"] and have[name].enabled
+        for name, p in wanted_proxies(testnet).items()
+    )
+
+
+def create_proxies(testnet: Testnet) -> None:
+    client = _client(testnet, timeout=10.0)
+    wait_for(client.version, lambda v: bool(v), timeout=60, interval=0.2,
+             what=f"{testnet.container('proxy')} API")
+    client.populate(list(wanted_proxies(testnet).values()))  # type: ignore[arg-type]
+
+
+@deploy("proxy")
+def proxy(testnet: Testnet, images: Images) -> None:
+    docker.container(name=f"{testnet.name}: proxy container", spec=proxy_spec(testnet, images))
+    step(name=f"{testnet.name}: node proxies", what="proxies",
+         done=lambda: proxies_present(testnet), action=lambda: create_proxies(testnet))

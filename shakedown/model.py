@@ -1,0 +1,215 @@
+"""The typed testnet model, read once from an inventory host's data and validated.
+
+Deploy roles, the CLI and verify all read the testnet through this model, never through raw
+``host.data``, so a bad inventory fails here with one line naming the key and the value seen.
+
+    testnet = Testnet.from_data({"testnet": "sd", "roles": ["chain", "node"], "nodes": 3})
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from shakedown.errors import ConfigError
+
+ROLES = ("chain", "proxy", "db", "node", "gateway")
+NODE_ID_STEP = 100  # the NodeRegistry assigns 100, 200, 300, ... in registration order
+_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
+_ENV_KEY = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+_REPO_ROOT = Path(__file__).resolve().parents[1]
+
+# In-network ports: fixed, because every service has its own address on the testnet bridge.
+ANVIL_PORT = 8545
+TOXIPROXY_PORT = 8474
+POSTGRES_PORT = 5432
+NODE_PORT = 5050
+GATEWAY_PORT = 5052
+PROXY_LISTEN_BASE = 10000  # node 200's proxy listener is proxy:10200
+
+
+@dataclass(frozen=True)
+class Ports:
+    """Host ports, all published on 127.0.0.1 only; laid out from one base port."""
+
+    chain: int
+    proxy_api: int
+    db: int
+    gateway: int
+    nodes: tuple[int, ...]
+
+    @classmethod
+    def from_base(cls, base: int, node_count: int) -> Ports:
+        """``base`` chain, +1 toxiproxy API, +2 postgres, +3 gateway, +10+k node k."""
+        nodes = tuple(base + 10 + k for k in range(node_count))
+        return cls(base, base + 1, base + 2, base + 3, nodes)
+
+    def all(self) -> dict[str, int]:
+        """Every host port by service name, for clash checks."""
+        ports = {"chain": self.chain, "proxy": self.proxy_api, "db": self.db,
+                 "gateway": self.gateway}
+        ports.update({f"node-{(k + 1) * NODE_ID_STEP}": p for k, p in enumerate(self.nodes)})
+        return ports
+
+
+@dataclass(frozen=True)
+class NodeModel:
+    """One node: its 0-based index picks its anvil keys; its id is assigned on-chain."""
+
+    index: int
+    node_id: int
+    env: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def name(self) -> str:
+        return f"node-{self.node_id}"
+
+    @property
+    def database(self) -> str:
+        return f"node_{self.node_id}"
+
+    @property
+    def proxy_port(self) -> int:
+        """The toxiproxy listener in front of this node (its on-chain address's port)."""
+        return PROXY_LISTEN_BASE + self.node_id
+
+
+@dataclass(frozen=True)
+class Images:
+    """Image references; empty means "build or find them with shakedown.images"."""
+
+    node: str = ""
+    anvil: str = ""
+    postgres: str = ""
+    toxiproxy: str = ""
+    toxiproxy_official: bool = False
+
+
+@dataclass(frozen=True)
+class Testnet:
+    """One testnet on one Docker host (the walking skeleton's topology)."""
+
+    __test__ = False  # not a pytest test class, despite its name
+
+    name: str
+    roles: tuple[str, ...]
+    nodes: tuple[NodeModel, ...]
+    ports: Ports
+    images: Images = field(default_factory=Images)
+    record_path: Path = Path()
+    db_password: str = "shakedown"
+    gateways: int = 1
+    health_timeout: int = 90  # seconds a deploy waits for its nodes to answer
+
+    @property
+    def network(self) -> str:
+        return f"{self.name}-net"
+
+    def container(self, service: str) -> str:
+        """The container name of ``service`` (``chain``, ``node-100``...): testnet-prefixed."""
+        return f"{self.name}-{service}"
+
+    def has(self, role: str) -> bool:
+        return role in self.roles
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any]) -> Testnet:
+        """Build and validate from inventory data; raise ConfigError with one line."""
+        name = str(data.get("testnet") or "shakedown")
+        if not _NAME.match(name):
+            raise ConfigError(f"testnet name {name!r}: use 1-31 lowercase letters, digits, '-'")
+        roles = _roles(data.get("roles", ROLES))
+        count = _int(data, "nodes", 3, 1, 30)
+        nodes = tuple(
+            NodeModel(k, (k + 1) * NODE_ID_STEP, _env(data, (k + 1) * NODE_ID_STEP))
+            for k in range(count)
+        )
+        ports = Ports.from_base(_int(data, "port_base", 25000, 1024, 65000), count)
+        record = data.get("record_path") or _REPO_ROOT / ".shakedown" / name / "deployment.json"
+        return cls(name=name, roles=roles, nodes=nodes, ports=ports, images=_images(data),
+                   record_path=Path(record), db_password=str(data.get("db_password", "shakedown")),
+                   gateways=_int(data, "gateways", 1, 0, 1),
+                   health_timeout=_int(data, "health_timeout", 90, 1, 3600))
+
+
+def _roles(raw: Any) -> tuple[str, ...]:
+    if isinstance(raw, str) or not all(isinstance(r, str) for r in raw):
+        raise ConfigError(f"roles: expected a list of role names, got {raw!r}")
+    unknown = [r for r in raw if r not in ROLES]
+    if unknown:
+        raise ConfigError(f"unknown role {unknown[0]!r}; known: {', '.join(ROLES)}")
+    return tuple(r for r in ROLES if r in raw)  # deploy order, whatever the inventory's order
+
+
+def _int(data: Mapping[str, Any], key: str, default: int, low: int, high: int) -> int:
+    raw = data.get(key, default)
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{key}: expected an integer, got {raw!r}") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{key}: {value} is outside {low}-{high}")
+    return value
+
+
+def _env(data: Mapping[str, Any], node_id: int) -> tuple[tuple[str, str], ...]:
+    """Extra environment for one node: ``node_env: {200: {"REFNODE_LOG_LEVEL": "DEBUG"}}``."""
+    per_node = data.get("node_env") or {}
+    env = per_node.get(node_id) or per_node.get(str(node_id)) or {}
+    for key in env:
+        if not _ENV_KEY.match(str(key)):
+            raise ConfigError(f"node_env[{node_id}]: {key!r} is not an environment variable name")
+    return tuple(sorted((str(k), str(v)) for k, v in env.items()))
+
+
+def _images(data: Mapping[str, Any]) -> Images:
+    raw = data.get("images") or {}
+    unknown = set(raw) - {"node", "anvil", "postgres", "toxiproxy"}
+    if unknown:
+        raise ConfigError(f"images: unknown image {sorted(unknown)[0]!r}")
+    return Images(node=str(raw.get("node", "")), anvil=str(raw.get("anvil", "")),
+                  postgres=str(raw.get("postgres", "")), toxiproxy=str(raw.get("toxiproxy", "")))
+
+
+def load_inventory(path: Path) -> list[Testnet]:
+    """The testnets an inventory file defines, one per host with testnet data, validated.
+
+    Reads the pyinfra inventory shapes used here: module-level lists of hosts, each a name or
+    ``(name, data)``, optionally as ``(hosts, group_data)``. Raises ConfigError with one line.
+    """
+    import runpy
+
+    if not path.is_file():
+        raise ConfigError(f"inventory not found: {path}")
+    try:
+        names = runpy.run_path(str(path))
+    except Exception as e:
+        raise ConfigError(f"inventory {path}: {type(e).__name__}: {e}") from e
+    found = [
+        Testnet.from_data({**group, **data})
+        for value in names.values()
+        for group, data in _hosts(value)
+        if "testnet" in data or "roles" in data or "testnet" in group
+    ]
+    if not found:
+        raise ConfigError(f"inventory {path}: no host carries testnet data (testnet, roles)")
+    return found
+
+
+def _hosts(value: Any) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """``(group data, host data)`` for each host of one inventory group value."""
+    group: dict[str, Any] = {}
+    if isinstance(value, tuple) and len(value) == 2 and isinstance(value[1], dict):
+        value, group = value
+    if not isinstance(value, list):
+        return []
+    out = []
+    for item in value:
+        if isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], dict):
+            out.append((group, item[1]))
+        elif isinstance(item, str):
+            out.append((group, {}))
+    return out

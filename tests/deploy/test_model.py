@@ -1,0 +1,72 @@
+"""The testnet model: inventory data in, a validated frozen model or one-line ConfigError out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from shakedown.deploy.docker import ContainerSpec
+from shakedown.errors import ConfigError
+from shakedown.model import Testnet, load_inventory
+
+
+def test_defaults_give_the_local_topology() -> None:
+    t = Testnet.from_data({"testnet": "sd"})
+    assert t.roles == ("chain", "proxy", "db", "node", "gateway")
+    assert [n.node_id for n in t.nodes] == [100, 200, 300]
+    assert t.ports.nodes == (25010, 25011, 25012) and t.network == "sd-net"
+    assert t.container("node-200") == "sd-node-200"
+    assert t.nodes[1].proxy_port == 10200 and t.nodes[1].database == "node_200"
+    assert t.record_path.parts[-3:] == (".shakedown", "sd", "deployment.json")
+
+
+def test_roles_come_out_in_deploy_order() -> None:
+    assert Testnet.from_data({"roles": ["gateway", "chain"]}).roles == ("chain", "gateway")
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"roles": ["chain", "blockchain"]}, "unknown role 'blockchain'"),
+        ({"roles": "chain"}, "roles: expected a list"),
+        ({"testnet": "Bad Name"}, "testnet name 'Bad Name'"),
+        ({"nodes": 0}, "nodes: 0 is outside 1-30"),
+        ({"nodes": "three"}, "nodes: expected an integer"),
+        ({"port_base": 80}, "port_base: 80 is outside"),
+        ({"node_env": {200: {"bad key": "x"}}}, "node_env[200]"),
+        ({"images": {"redis": "r:1"}}, "images: unknown image 'redis'"),
+    ],
+)
+def test_bad_data_is_one_line(data: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=r"^[^\n]+$") as raised:
+        Testnet.from_data(data)
+    assert message in str(raised.value)
+
+
+def test_node_env_is_per_node() -> None:
+    t = Testnet.from_data({"node_env": {"200": {"REFNODE_LOG_LEVEL": "DEBUG"}}})
+    assert [n.env for n in t.nodes] == [(), (("REFNODE_LOG_LEVEL", "DEBUG"),), ()]
+
+
+def test_load_inventory_reads_hosts_with_testnet_data(tmp_path: Path) -> None:
+    inv = tmp_path / "inv.py"
+    inv.write_text("hosts = [('@local', {'testnet': 'a', 'nodes': 1}), 'other']\n"
+                   "more = ([('@local/b', {'port_base': 30000})], {'testnet': 'b'})\n")
+    assert [t.name for t in load_inventory(inv)] == ["a", "b"]
+    with pytest.raises(ConfigError, match="inventory not found"):
+        load_inventory(tmp_path / "none.py")
+    (tmp_path / "empty.py").write_text("hosts = ['@local']\n")
+    with pytest.raises(ConfigError, match="no host carries testnet data"):
+        load_inventory(tmp_path / "empty.py")
+
+
+def test_spec_hash_follows_every_setting_and_secrets_stay_masked() -> None:
+    spec = ContainerSpec(testnet="sd", service="node-100", image="img:1", network="sd-net",
+                         env=(("A", "1"),), secret_env=(("KEY", "0xsecret"),))
+    assert spec.digest() == ContainerSpec(**spec.__dict__).digest()
+    assert spec.digest() != ContainerSpec(**{**spec.__dict__, "env": (("A", "2"),)}).digest()
+    command = spec.run_command()
+    assert "0xsecret" not in command.get_masked_value()
+    assert "0xsecret" in command.get_raw_value()
+    assert f"shakedown.spec={spec.digest()}" in command.get_raw_value()

@@ -1,0 +1,84 @@
+"""Helpers for the deploy tests: testnets under test, the CLI as a user runs it, leftovers."""
+
+from __future__ import annotations
+
+import os
+import random
+import socket
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import docker
+
+from shakedown.deploy.docker import LABEL_TESTNET
+from shakedown.deploy.record import load_record
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class Net:
+    """One testnet under test: its name, inventory file, record path and port base."""
+
+    name: str
+    inventory: Path
+    record_path: Path
+    port_base: int
+    data: dict[str, Any]
+
+    def record(self) -> dict[str, Any]:
+        data = load_record(self.record_path)
+        assert data is not None, f"{self.name}: no deployment record at {self.record_path}"
+        return data
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """``shakedown ARGS`` as a user runs it, output captured."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, "-m", "shakedown.cli", *args], cwd=REPO, env=full_env,
+                          capture_output=True, text=True, timeout=600)
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def free_port_base() -> int:
+    """A base whose host-port block (base..base+3, base+10..base+19) is free right now."""
+    for _ in range(200):
+        base = random.randrange(30000, 60000, 100)
+        if all(_free(p) for p in [*range(base, base + 4), *range(base + 10, base + 20)]):
+            return base
+    raise RuntimeError("no free port block found")
+
+
+def leftovers(client: docker.DockerClient, name: str) -> list[str]:
+    """Everything on the engine that carries this testnet's label."""
+    label = {"label": f"{LABEL_TESTNET}={name}"}
+    return ([f"container {c.name}" for c in client.containers.list(all=True, filters=label)]
+            + [f"network {n.name}" for n in client.networks.list(filters=label)]
+            + [f"volume {v.name}" for v in client.volumes.list(filters=label)])
+
+
+def reap(client: docker.DockerClient, name: str) -> None:
+    """Remove labelled leftovers directly, for when ``shakedown down`` itself failed."""
+    label = {"label": f"{LABEL_TESTNET}={name}"}
+    for c in client.containers.list(all=True, filters=label):
+        c.remove(force=True, v=True)
+    for n in client.networks.list(filters=label):
+        n.remove()
+    for v in client.volumes.list(filters=label):
+        v.remove(force=True)
+
+
+def write_inventory(net: Net, host_data: dict[str, Any]) -> None:
+    """(Re)write the testnet's inventory: one @local Docker host with ``host_data``."""
+    net.inventory.write_text(f"docker_hosts = [('@local', {host_data!r})]\n")
