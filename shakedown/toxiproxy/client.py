@@ -15,35 +15,14 @@ from __future__ import annotations
 
 import http.client
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 from shakedown.errors import ConfigError, NotFoundError, ShakedownError, UnreachableError
+from shakedown.toxiproxy.model import Toxic
 
 DEFAULT_URL = "http://127.0.0.1:8474"
-
-
-@dataclass(frozen=True)
-class Toxic:
-    """A toxic as the server shows it."""
-
-    name: str
-    type: str
-    stream: str
-    toxicity: float
-    attributes: dict[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Toxic:
-        """Build from the API's JSON object."""
-        return cls(
-            name=data["name"],
-            type=data["type"],
-            stream=data.get("stream", "downstream"),
-            toxicity=float(data.get("toxicity", 1.0)),
-            attributes=dict(data.get("attributes") or {}),
-        )
 
 
 @dataclass(frozen=True)

@@ -56,13 +56,24 @@ TOXIC_NOT_FOUND = ApiError("toxic not found", 404)
 
 @dataclass(frozen=True)
 class Toxic:
-    """One toxic as configured on a proxy; replaced (not mutated) when updated."""
+    """One toxic as configured on a proxy; replaced (not mutated) when updated.
+
+    The client returns these too, read from either server's JSON.
+    """
 
     name: str
     type: str
     stream: str
     toxicity: float
     attributes: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Toxic:
+        """Build from the API's JSON object."""
+        return cls(name=data["name"], type=data["type"],
+                   stream=data.get("stream", DOWNSTREAM),
+                   toxicity=float(data.get("toxicity", 1.0)),
+                   attributes=dict(data.get("attributes") or {}))
 
     @property
     def direction(self) -> str:
