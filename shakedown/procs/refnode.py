@@ -12,7 +12,7 @@ from pathlib import Path
 
 from shakedown.client import GatewayClient, NodeClient
 from shakedown.ports import free_port
-from shakedown.waiting import wait_for
+from shakedown.waiting import GiveUp, wait_for
 
 
 class _Service(ABC):
@@ -47,7 +47,7 @@ class _Service(ABC):
     def wait_ready(self, timeout: float = 60) -> None:
         def probe() -> object:
             if self.proc is None or self.proc.poll() is not None:
-                raise RuntimeError(f"{self.name} exited; log tail: {self.log_tail()}")
+                raise GiveUp(f"{self.name} exited; log tail: {self.log_tail()}")
             return self.probe()
         wait_for(probe, lambda _: True, timeout=timeout, what=f"{self.name} ready")
 

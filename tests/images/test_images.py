@@ -24,6 +24,7 @@ import pytest
 
 from shakedown.images import ImageSet, connect, ensure_images, repo_root
 from shakedown.images.context import node_context, source_files
+from shakedown.waiting import wait_for
 
 TESTNET = f"test-images-{secrets.token_hex(4)}"
 LABELS = {"shakedown.testnet": TESTNET}
@@ -94,16 +95,8 @@ def host_port(container, port: int) -> int:
 
 
 def poll(what: str, probe: Callable[[], object], timeout: float = 30.0) -> object:
-    """Call ``probe`` until it returns without raising; fail with the last error seen."""
-    deadline = time.monotonic() + timeout
-    last: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            return probe()
-        except Exception as e:  # reported below
-            last = e
-            time.sleep(0.3)
-    pytest.fail(f"{what}: not ready after {timeout:.0f} s; last error: {last!r}")
+    """Call ``probe`` until it returns without raising."""
+    return wait_for(probe, lambda _: True, timeout=timeout, what=what)
 
 
 def exec_ok(client: docker.DockerClient, run: Run, image: str, script: str) -> str:
