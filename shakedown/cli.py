@@ -1,4 +1,4 @@
-"""``shakedown up | status | down [-i INVENTORY] [-v]``: the testnet lifecycle from a shell.
+"""``shakedown up | status | down | fault | list | run ...``: shakedown from a shell.
 
 ``up`` and ``down`` run pyinfra on the inventory with deploy/testnet.py or deploy/teardown.py
 after checking what a user can get wrong (inventory, roles, engine, ports), so bad input fails
@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import argparse
 import re
+import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
 from shakedown.errors import ShakedownError
+from shakedown.faults import cli as faults_cli
 from shakedown.model import Testnet, load_inventory
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -27,12 +30,23 @@ class DeployFailed(ShakedownError):
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="shakedown", description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=["up", "status", "down"])
-    parser.add_argument("-i", "--inventory", default=DEFAULT_INVENTORY,
+    """One subcommand per job; each takes ``-i`` and ``-v`` after its name."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-i", "--inventory", default=DEFAULT_INVENTORY,
                         help=f"pyinfra inventory (default {DEFAULT_INVENTORY})")
-    parser.add_argument("-v", "--verbose", action="store_true", help="show pyinfra's output")
+    common.add_argument("-v", "--verbose", action="store_true", help="show pyinfra's output")
+    parser = argparse.ArgumentParser(prog="shakedown", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, help_text in (("up", "deploy the inventory's testnets"),
+                            ("status", "what runs, its health, chain head and vector clocks"),
+                            ("down", "remove the inventory's testnets")):
+        sub.add_parser(name, parents=[common], help=help_text).set_defaults(handler=_testnet)
+    faults_cli.add_parser(sub, common)
     return parser
+
+
+def _testnet(args: argparse.Namespace, inventory: Path) -> int:
+    return run(args.command, inventory, args.verbose)
 
 
 def _inventory_path(raw: str) -> Path:
@@ -43,23 +57,38 @@ def _inventory_path(raw: str) -> Path:
     return path
 
 
-def run_pyinfra(inventory: Path, script: str, verbose: bool) -> str:
-    """Run pyinfra; return its summary line or raise DeployFailed with its last error line."""
+def run_pyinfra(inventory: Path, script: str, verbose: bool, *, timeout_s: float | None = None,
+                new_session: bool = False) -> str:
+    """Run pyinfra; return its summary line or raise DeployFailed with its last error line.
+
+    ``timeout_s`` kills pyinfra when it runs longer; ``new_session`` keeps a terminal's Ctrl-C
+    away from it (teardown must finish even when the user interrupts the run).
+    """
     cmd = [sys.executable, "-m", "pyinfra", "-y", str(inventory.resolve()),
            str(REPO_ROOT / "deploy" / script)]
     lines: list[str] = []
     started = time.time()
     with subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          text=True) as proc:
-        assert proc.stdout is not None
-        for line in proc.stdout:  # streamed with -v: a deploy takes seconds to minutes
-            lines.append(line)
-            if verbose:
-                print(line, end="", flush=True)
+                          text=True, start_new_session=new_session) as proc:
+        timer = threading.Timer(timeout_s, proc.kill) if timeout_s else None
+        if timer:
+            timer.daemon = True
+            timer.start()
+        try:
+            assert proc.stdout is not None
+            for line in proc.stdout:  # streamed with -v: a deploy takes seconds to minutes
+                lines.append(line)
+                if verbose:
+                    print(line, end="", flush=True)
+        finally:
+            if timer:
+                timer.cancel()
     output = "".join(lines)
     debug_log = REPO_ROOT / "pyinfra-debug.log"  # pyinfra leaves it on errors; ours only
     if debug_log.exists() and debug_log.stat().st_mtime >= started:
         debug_log.unlink(missing_ok=True)
+    if timeout_s and proc.returncode == -signal.SIGKILL:
+        raise DeployFailed(f"pyinfra {script}: killed after {timeout_s:g}s without finishing")
     if proc.returncode != 0:
         raise DeployFailed(f"pyinfra {script} failed: {_last_error(output)}")
     return _summary(output)
@@ -144,7 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``shakedown`` console script."""
     args = _parser().parse_args(argv)
     try:
-        return run(args.command, _inventory_path(args.inventory), args.verbose)
+        return int(args.handler(args, _inventory_path(getattr(args, "inventory", "") or
+                                                      DEFAULT_INVENTORY)))
     except DeployFailed as e:
         print(f"shakedown: {e}", file=sys.stderr)
         return 1

@@ -27,3 +27,7 @@ class TimeoutExpired(ShakedownError, TimeoutError):
 
 class ChainError(ShakedownError, RuntimeError):
     """A contract call reverted or the chain refused a transaction."""
+
+
+class FaultError(ShakedownError, RuntimeError):
+    """A fault could not be applied or cleared (a missing kernel module, a stopped target)."""

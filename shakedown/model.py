@@ -29,6 +29,8 @@ POSTGRES_PORT = 5432
 NODE_PORT = 5050
 GATEWAY_PORT = 5052
 PROXY_LISTEN_BASE = 10000  # node 200's proxy listener is proxy:10200
+DB_PROXY_LISTEN_BASE = 20000  # node 200 reaches its database through proxy:20200
+CHAIN_PROXY_PORT = 18545  # nodes and the gateway reach anvil through proxy:18545
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,15 @@ class NodeModel:
         """The toxiproxy listener in front of this node (its on-chain address's port)."""
         return PROXY_LISTEN_BASE + self.node_id
 
+    @property
+    def db_proxy(self) -> str:
+        """The toxiproxy proxy between this node and its database."""
+        return f"{self.name}-db"
+
+    @property
+    def db_proxy_port(self) -> int:
+        return DB_PROXY_LISTEN_BASE + self.node_id
+
 
 @dataclass(frozen=True)
 class Images:
@@ -114,6 +125,18 @@ class Testnet:
 
     def has(self, role: str) -> bool:
         return role in self.roles
+
+    def chain_rpc_internal(self) -> str:
+        """What nodes and the gateway dial for the chain: through the proxy when there is one."""
+        if self.has("proxy"):
+            return f"http://proxy:{CHAIN_PROXY_PORT}"
+        return f"http://chain:{ANVIL_PORT}"
+
+    def db_address_internal(self, node: NodeModel) -> str:
+        """``host:port`` a node dials for its database: its own proxy when there is one."""
+        if self.has("proxy"):
+            return f"proxy:{node.db_proxy_port}"
+        return f"db:{POSTGRES_PORT}"
 
     @classmethod
     def from_data(cls, data: Mapping[str, Any]) -> Testnet:

@@ -48,7 +48,16 @@ class ContainerSpec:
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def run_command(self) -> StringCommand:
-        """``docker run -d ...`` with labels, alias, 127.0.0.1 ports; secrets masked."""
+        """``docker run -d ...`` for pyinfra, secrets shown masked in its output."""
+        return StringCommand(*self._args(
+            lambda k, v: ["-e", HiddenValue(shlex.quote(f"{k}={v}"), f"{k}=***")]))
+
+    def run_argv(self) -> list[str]:
+        """The same ``docker run`` as an argv list, for running it directly (not printed)."""
+        return shlex.split(" ".join(self._args(lambda k, v: ["-e", shlex.quote(f"{k}={v}")])))
+
+    def _args(self, secret: Callable[[str, str], list[Any]]) -> list[Any]:
+        """Labels, alias, 127.0.0.1 ports, env; ``secret`` renders each secret variable."""
         parts: list[Any] = [
             "docker run -d --restart unless-stopped",
             f"--name {self.name} --hostname {self.service}",
@@ -61,12 +70,12 @@ class ContainerSpec:
         parts += [f"-v {v}:{path}" for v, path in self.volumes]
         parts += ["-e " + shlex.quote(f"{k}={v}") for k, v in self.env]
         for k, v in self.secret_env:
-            parts += ["-e", HiddenValue(shlex.quote(f"{k}={v}"), f"{k}=***")]
+            parts += secret(k, v)
         if self.entrypoint is not None:
             parts.append(f"--entrypoint {shlex.quote(self.entrypoint)}")
         parts.append(shlex.quote(self.image))
         parts += [shlex.quote(c) for c in self.command]
-        return StringCommand(*parts)
+        return parts
 
 
 class TestnetContainers(FactBase):

@@ -8,7 +8,7 @@ from shakedown.deploy import docker
 from shakedown.deploy.node import contracts_of
 from shakedown.keys import gateway as gateway_key
 from shakedown.keys import key_hex
-from shakedown.model import ANVIL_PORT, GATEWAY_PORT, Images, Testnet
+from shakedown.model import GATEWAY_PORT, Images, Testnet
 
 
 def gateway_spec(testnet: Testnet, images: Images) -> docker.ContainerSpec:
@@ -16,7 +16,7 @@ def gateway_spec(testnet: Testnet, images: Images) -> docker.ContainerSpec:
     return docker.ContainerSpec(
         testnet=testnet.name, service="gateway", image=images.node, network=testnet.network,
         command=("refnode-gateway",),
-        env=(("GATEWAY_CHAIN_RPC", f"http://chain:{ANVIL_PORT}"),
+        env=(("GATEWAY_CHAIN_RPC", testnet.chain_rpc_internal()),
              ("GATEWAY_NODE_REGISTRY", contracts.get("node_registry", "")),
              ("GATEWAY_LISTEN", f"0.0.0.0:{GATEWAY_PORT}")),
         secret_env=(("GATEWAY_PAYER_KEY", key_hex(gateway_key(0))),),

@@ -16,7 +16,7 @@ from shakedown.deploy.docker import ContainerSpec
 from shakedown.deploy.steps import step
 from shakedown.errors import TimeoutExpired, UnreachableError
 from shakedown.keys import admin_account, key_hex, node_owner, node_signer
-from shakedown.model import ANVIL_PORT, NODE_PORT, POSTGRES_PORT, Images, NodeModel, Testnet
+from shakedown.model import NODE_PORT, Images, NodeModel, Testnet
 from shakedown.waiting import wait_for
 
 
@@ -26,12 +26,16 @@ def contracts_of(testnet: Testnet) -> dict[str, str]:
     return data.get("contracts") or {}
 
 
-def node_spec(testnet: Testnet, node: NodeModel, images: Images) -> docker.ContainerSpec:
-    """refnode with its own database, the in-network chain, and the recorded contracts."""
+def node_spec(testnet: Testnet, node: NodeModel, images: Images,
+              host_port: int | None = None) -> docker.ContainerSpec:
+    """refnode with its own database, the in-network chain, and the recorded contracts.
+
+    ``host_port`` defaults to the inventory's port for the node (churn picks a free one)."""
     contracts = contracts_of(testnet)
-    dsn = (f"postgresql://postgres:{testnet.db_password}@db:{POSTGRES_PORT}/{node.database}")
+    db = testnet.db_address_internal(node)
+    dsn = f"postgresql://postgres:{testnet.db_password}@{db}/{node.database}"
     env = (
-        ("REFNODE_CHAIN_RPC", f"http://chain:{ANVIL_PORT}"),
+        ("REFNODE_CHAIN_RPC", testnet.chain_rpc_internal()),
         ("REFNODE_NODE_REGISTRY", contracts.get("node_registry", "")),
         ("REFNODE_RATE_REGISTRY", contracts.get("rate_registry", "")),
         ("REFNODE_LISTEN", f"0.0.0.0:{NODE_PORT}"),
@@ -43,7 +47,7 @@ def node_spec(testnet: Testnet, node: NodeModel, images: Images) -> docker.Conta
         command=("refnode",), env=env,
         secret_env=(("REFNODE_SIGNER_KEY", key_hex(node_signer(node.index))),
                     ("REFNODE_DB_DSN", dsn)),
-        ports=((testnet.ports.nodes[node.index], NODE_PORT),),
+        ports=((host_port or testnet.ports.nodes[node.index], NODE_PORT),),
     )
 
 
@@ -104,15 +108,18 @@ def nodes_healthy(testnet: Testnet) -> bool:
 
 def wait_nodes_healthy(testnet: Testnet) -> None:
     """Every node answers gRPC health; on timeout say what its container last logged."""
-    timeout = testnet.health_timeout
     for node in testnet.nodes:
-        endpoint = f"127.0.0.1:{testnet.ports.nodes[node.index]}"
-        name = testnet.container(node.name)
-        try:
-            wait_for(partial(_healthy, endpoint), bool, timeout=timeout, interval=0.3,
-                     what=f"{name} gRPC health")
-        except TimeoutExpired as e:
-            raise TimeoutExpired(f"{e}; log tail: {log_tail(name)}") from e
+        wait_node_healthy(testnet.container(node.name),
+                          f"127.0.0.1:{testnet.ports.nodes[node.index]}", testnet.health_timeout)
+
+
+def wait_node_healthy(container: str, endpoint: str, timeout: float) -> None:
+    """One node answers gRPC health at ``endpoint``; TimeoutExpired with its log tail."""
+    try:
+        wait_for(partial(_healthy, endpoint), bool, timeout=timeout, interval=0.3,
+                 what=f"{container} gRPC health")
+    except TimeoutExpired as e:
+        raise TimeoutExpired(f"{e}; log tail: {log_tail(container)}") from e
 
 
 def log_tail(container: str, lines: int = 3) -> str:

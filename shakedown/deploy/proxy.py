@@ -6,7 +6,15 @@ from pyinfra.api import deploy
 
 from shakedown.deploy import docker
 from shakedown.deploy.steps import step
-from shakedown.model import NODE_PORT, TOXIPROXY_PORT, Images, Testnet
+from shakedown.model import (
+    ANVIL_PORT,
+    CHAIN_PROXY_PORT,
+    NODE_PORT,
+    POSTGRES_PORT,
+    TOXIPROXY_PORT,
+    Images,
+    Testnet,
+)
 from shakedown.toxiproxy import ToxiproxyClient
 from shakedown.waiting import wait_for
 
@@ -24,13 +32,20 @@ def proxy_spec(testnet: Testnet, images: Images) -> docker.ContainerSpec:
     )
 
 
+def _proxy(name: str, port: int, upstream: str) -> dict[str, object]:
+    return {"name": name, "listen": f"0.0.0.0:{port}", "upstream": upstream, "enabled": True}
+
+
 def wanted_proxies(testnet: Testnet) -> dict[str, dict[str, object]]:
-    """``node-100`` listens on 0.0.0.0:10100 and forwards to ``node-100:5050``."""
-    return {
-        n.name: {"name": n.name, "listen": f"0.0.0.0:{n.proxy_port}",
-                 "upstream": f"{n.name}:{NODE_PORT}", "enabled": True}
-        for n in testnet.nodes
-    }
+    """Every path a fault may need to bend: peers and the gateway to each node (``node-100``
+    on 10100), each node to its database (``node-100-db`` on 20100), everyone to the chain
+    (``chain`` on 18545)."""
+    wanted = {n.name: _proxy(n.name, n.proxy_port, f"{n.name}:{NODE_PORT}")
+              for n in testnet.nodes}
+    wanted.update({n.db_proxy: _proxy(n.db_proxy, n.db_proxy_port, f"db:{POSTGRES_PORT}")
+                   for n in testnet.nodes})
+    wanted["chain"] = _proxy("chain", CHAIN_PROXY_PORT, f"chain:{ANVIL_PORT}")
+    return wanted
 
 
 def _client(testnet: Testnet, timeout: float = 2.0) -> ToxiproxyClient:

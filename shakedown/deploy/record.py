@@ -36,6 +36,8 @@ def build_record(testnet: Testnet, contracts: dict[str, str]) -> dict[str, Any]:
             "grpc": f"127.0.0.1:{ports.nodes[n.index]}",
             "grpc_internal": f"{n.name}:{model.NODE_PORT}",
             "http_address": f"proxy:{n.proxy_port}",
+            "proxy": n.name,
+            "db_proxy": n.db_proxy,
             "dsn": _dsn("127.0.0.1", ports.db, n.database, pw),
             "dsn_internal": _dsn("db", model.POSTGRES_PORT, n.database, pw),
         }
@@ -49,7 +51,8 @@ def build_record(testnet: Testnet, contracts: dict[str, str]) -> dict[str, Any]:
         "chain": {"rpc": f"http://127.0.0.1:{ports.chain}",
                   "rpc_internal": f"http://chain:{model.ANVIL_PORT}"},
         "proxy": {"api": f"http://127.0.0.1:{ports.proxy_api}",
-                  "api_internal": f"http://proxy:{model.TOXIPROXY_PORT}"},
+                  "api_internal": f"http://proxy:{model.TOXIPROXY_PORT}",
+                  "chain": "chain"},
         "db": {"dsn": _dsn("127.0.0.1", ports.db, "postgres", pw),
                "dsn_internal": _dsn("db", model.POSTGRES_PORT, "postgres", pw)},
         "nodes": nodes,

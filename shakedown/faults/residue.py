@@ -1,0 +1,60 @@
+"""What faults left behind on a testnet: the "no fault left behind" check reads this.
+
+One line per leftover: a toxic on its toxiproxy, our iptables chain or tc handle in a
+container's namespace, a paused or stopped container, a clock-skewed twin, an open ledger
+entry. Empty means clean.
+
+    assert not read_residue(testnet)
+"""
+
+from __future__ import annotations
+
+from shakedown.deploy.docker import LABEL_TESTNET
+from shakedown.deploy.record import load_record
+from shakedown.errors import FaultError
+from shakedown.faults.injector import controller_ledger, host_ledger
+from shakedown.faults.ledger import merged
+from shakedown.faults.names import IPTABLES_CHAIN, TC_HANDLE
+from shakedown.faults.ops import CLOCK_LABEL, engine, in_netns
+from shakedown.model import Testnet
+from shakedown.toxiproxy import ToxiproxyClient
+
+
+def read_residue(testnet: Testnet) -> list[str]:
+    """Every leftover fault artifact of ``testnet``, one human line each."""
+    found = [f"open fault {e.summary()}"
+             for e in merged(controller_ledger(testnet), host_ledger(testnet)) if e.open]
+    record = load_record(testnet.record_path) or {}
+    if record.get("proxy"):
+        api = record["proxy"]["api"]
+        for proxy in ToxiproxyClient(api, timeout=5).proxies().values():
+            found += [f"toxic {t.name} ({t.type}) on proxy {proxy.name}" for t in proxy.toxics]
+            if not proxy.enabled:
+                found.append(f"proxy {proxy.name} is disabled")
+    label = {"label": f"{LABEL_TESTNET}={testnet.name}"}
+    for c in engine().containers.list(all=True, filters=label):
+        if c.status != "running":
+            found.append(f"container {c.name} is {c.status}")
+            continue
+        if CLOCK_LABEL in c.labels:
+            found.append(f"container {c.name} runs with a skewed clock "
+                         f"(FAKETIME={c.labels[CLOCK_LABEL]})")
+        found += _netns_residue(c.name)
+    return found
+
+
+def _netns_residue(container: str) -> list[str]:
+    try:
+        rules = in_netns(container, ["iptables", "-w", "5", "-S"])
+        qdiscs = in_netns(container, ["tc", "qdisc", "show", "dev", "eth0", "root"])
+    except FaultError as e:
+        return [f"container {container}: could not read its network namespace: {e}"]
+    found = []
+    if f"-N {IPTABLES_CHAIN}" in rules:
+        count = sum(1 for ln in rules.splitlines() if ln.startswith(f"-A {IPTABLES_CHAIN} "))
+        found.append(f"container {container}: iptables chain {IPTABLES_CHAIN} "
+                     f"({count} rules)")
+    if f" {TC_HANDLE} " in f" {qdiscs} ":
+        found.append(f"container {container}: tc root qdisc {TC_HANDLE} on eth0: "
+                     f"{qdiscs.strip()}")
+    return found

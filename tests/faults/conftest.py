@@ -1,0 +1,40 @@
+"""One real testnet for the fault tests; every test leaves it without faults (checked)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import docker
+import pytest
+
+from shakedown.faults import Injector
+from shakedown.faults.residue import read_residue
+from shakedown.model import Testnet, load_inventory
+from tests.deploy.conftest import docker_client, images, make_net  # noqa: F401 - fixtures
+from tests.deploy.testnets import Net, reap, run_cli
+
+
+@pytest.fixture(scope="module")
+def net(make_net: Callable[..., Net], docker_client: docker.DockerClient) -> Iterator[Net]:  # noqa: F811
+    net = make_net("sdf")
+    try:
+        up = run_cli("up", "-i", str(net.inventory))
+        assert up.returncode == 0, f"shakedown up failed: {up.stderr or up.stdout}"
+        yield net
+    finally:
+        run_cli("down", "-i", str(net.inventory))
+        reap(docker_client, net.name)
+
+
+@pytest.fixture(scope="module")
+def testnet(net: Net) -> Testnet:
+    return load_inventory(net.inventory)[0]
+
+
+@pytest.fixture
+def inj(testnet: Testnet) -> Iterator[Injector]:
+    """An injector; after the test every fault is cleared and nothing may be left behind."""
+    injector = Injector.for_testnet(testnet)
+    yield injector
+    injector.clear_all()
+    assert read_residue(testnet) == [], "a fault test left something behind"

@@ -1,0 +1,58 @@
+"""Pure logic of faults: parameters, durations, ledger states and merging."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from shakedown.errors import ConfigError
+from shakedown.faults.cli import parse_duration, parse_params
+from shakedown.faults.kinds import KINDS
+from shakedown.faults.ledger import Ledger, merged
+
+
+def test_parameters_are_typed_defaulted_and_bounded() -> None:
+    values = KINDS["latency"].parse({"latency_ms": "250"})
+    assert values == {"latency_ms": 250, "jitter_ms": 0, "stream": "downstream", "toxicity": 1.0}
+    with pytest.raises(ConfigError, match="missing parameter latency_ms"):
+        KINDS["latency"].parse({})
+    with pytest.raises(ConfigError, match="unknown parameter 'delay'"):
+        KINDS["latency"].parse({"latency_ms": 1, "delay": 2})
+    with pytest.raises(ConfigError, match="within 0.0-100.0"):
+        KINDS["loss"].parse({"percent": 120})
+    with pytest.raises(ConfigError, match="choose one of"):
+        KINDS["latency"].parse({"latency_ms": 1, "stream": "sideways"})
+
+
+@pytest.mark.parametrize(("raw", "seconds"), [("90", 90), ("90s", 90), ("5m", 300),
+                                              ("1h", 3600), ("500ms", 0.5), ("1.5s", 1.5)])
+def test_durations(raw: str, seconds: float) -> None:
+    assert parse_duration(raw) == seconds
+
+
+def test_bad_duration_and_params_name_the_fix() -> None:
+    with pytest.raises(ConfigError, match="60s, 5m or 1h"):
+        parse_duration("soon")
+    with pytest.raises(ConfigError, match="name=value"):
+        parse_params(["latency_ms"])
+
+
+def test_ledger_records_intent_before_state_changes(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path / "l.json")
+    entry = ledger.intend(kind="pause", target="node-100", params={},
+                          undo=[{"op": "container", "name": "x", "action": "unpause"}])
+    assert Ledger(ledger.path).get(entry.id) == entry and entry.state == "intended"
+    ledger.update(entry.id, state="active")
+    assert [e.state for e in ledger.entries()] == ["active"]
+    assert ledger.update("f-missing", state="cleared") is None
+
+
+def test_merge_prefers_the_host_when_it_healed(tmp_path: Path) -> None:
+    controller, host = Ledger(tmp_path / "c.json"), Ledger(tmp_path / "h.json")
+    entry = host.intend(kind="pause", target="node-100", params={}, undo=[])
+    controller.put(entry)
+    host.update(entry.id, state="cleared")  # the TTL process healed it on the host
+    assert [e.state for e in merged(controller, host)] == ["cleared"]
+    other = controller.intend(kind="stop", target="node-200", params={}, undo=[])
+    assert [e.id for e in merged(controller, host)] == [entry.id, other.id]
