@@ -19,7 +19,7 @@ def test_parameters_are_typed_defaulted_and_bounded() -> None:
         KINDS["latency"].parse({})
     with pytest.raises(ConfigError, match="unknown parameter 'delay'"):
         KINDS["latency"].parse({"latency_ms": 1, "delay": 2})
-    with pytest.raises(ConfigError, match="within 0.0-100.0"):
+    with pytest.raises(ConfigError, match=r"within 0\.0-100\.0"):
         KINDS["loss"].parse({"percent": 120})
     with pytest.raises(ConfigError, match="choose one of"):
         KINDS["latency"].parse({"latency_ms": 1, "stream": "sideways"})
