@@ -110,10 +110,11 @@ def container_pid(name: str) -> int:
     return pid
 
 
-def in_netns(name: str, argv: list[str], ok: tuple[int, ...] = (0,)) -> str:
+def in_netns(name: str, argv: list[str], ok: tuple[int, ...] = (0,), *, pid: int = 0,
+             stdin: str | None = None) -> str:
     """Run a host binary (iptables, tc, conntrack) inside container ``name``'s netns."""
-    cmd = ["nsenter", "-t", str(container_pid(name)), "-n", *argv]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+    cmd = ["nsenter", "-t", str(pid or container_pid(name)), "-n", *argv]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=30, input=stdin)
     if proc.returncode not in ok:
         err = (proc.stderr or proc.stdout).strip().splitlines()
         raise FaultError(f"{name}: {' '.join(argv)}: {err[-1] if err else proc.returncode}")
@@ -123,6 +124,7 @@ def in_netns(name: str, argv: list[str], ok: tuple[int, ...] = (0,)) -> str:
 # --- iptables: our chain, our comments -------------------------------------------------------
 
 _JUMPS = (["INPUT", "!", "-i", "lo"], ["OUTPUT", "!", "-o", "lo"])
+_IPT = ["iptables", "-w", "5"]
 
 
 def _comment(tag: str) -> list[str]:
@@ -131,41 +133,44 @@ def _comment(tag: str) -> list[str]:
 
 @op
 def iptables_add(container: str, tag: str, rules: list[list[str]]) -> None:
-    """Append ``rules`` (match + target) to our chain, jumped to from INPUT and OUTPUT."""
-    ipt = ["iptables", "-w", "5"]
-    in_netns(container, [*ipt, "-N", IPTABLES_CHAIN], ok=(0, 1))  # 1: exists already
+    """Append ``rules`` (match + target) to our chain, jumped to from INPUT and OUTPUT.
+
+    One ``iptables-restore --noflush`` adds the jumps and rules at once (a fault takes
+    effect in one step, and quickly); open flows are flushed so they meet the rules."""
+    pid = container_pid(container)
+    in_netns(container, [*_IPT, "-N", IPTABLES_CHAIN], ok=(0, 1), pid=pid)  # 1: exists
+    have = in_netns(container, [*_IPT, "-S"], pid=pid)
+    lines = ["*filter"]
     for hook in _JUMPS:
-        if not _has_jump(container, hook):
-            in_netns(container, [*ipt, "-I", hook[0], "1", *hook[1:], "-j", IPTABLES_CHAIN])
-    for rule in rules:
-        in_netns(container, [*ipt, "-A", IPTABLES_CHAIN, *rule, *_comment(tag)])
-    # Flush tracked flows so sessions that were open meet the new rules at once.
-    in_netns(container, ["conntrack", "-F"], ok=(0, 1))
-
-
-def _has_jump(container: str, hook: list[str]) -> bool:
-    out = in_netns(container, ["iptables", "-w", "5", "-S", hook[0]])
-    return any(line.endswith(f"-j {IPTABLES_CHAIN}") for line in out.splitlines())
+        jump = f"-A {hook[0]} {' '.join(hook[1:])} -j {IPTABLES_CHAIN}"
+        if jump not in have.splitlines():
+            lines.append(f"-I {hook[0]} 1 {' '.join(hook[1:])} -j {IPTABLES_CHAIN}")
+    lines += [" ".join(["-A", IPTABLES_CHAIN, *rule, *_comment(tag)]) for rule in rules]
+    lines.append("COMMIT")
+    in_netns(container, ["iptables-restore", "-w", "5", "--noflush"], pid=pid,
+             stdin="\n".join(lines) + "\n")
+    in_netns(container, ["conntrack", "-F"], ok=(0, 1), pid=pid)
 
 
 @op
 def iptables_remove(container: str, tag: str) -> None:
     """Delete the rules tagged ``tag``; drop our chain and its jumps once it is empty."""
-    ipt = ["iptables", "-w", "5"]
     try:
-        listing = in_netns(container, [*ipt, "-S", IPTABLES_CHAIN], ok=(0, 1))
+        pid = container_pid(container)
     except NotRunning:
         return
-    for line in listing.splitlines():
-        if f'--comment sd-{tag}' in line or f'--comment "sd-{tag}"' in line:
-            spec = line.split()[2:]  # "-A SHAKEDOWN <spec>"
-            in_netns(container, [*ipt, "-D", IPTABLES_CHAIN, *[s.strip('"') for s in spec]],
-                     ok=(0, 1))
-    left = in_netns(container, [*ipt, "-S", IPTABLES_CHAIN], ok=(0, 1))
-    if sum(1 for ln in left.splitlines() if ln.startswith("-A")) == 0:
-        for hook in _JUMPS:
-            in_netns(container, [*ipt, "-D", *hook, "-j", IPTABLES_CHAIN], ok=(0, 1, 2))
-        in_netns(container, [*ipt, "-X", IPTABLES_CHAIN], ok=(0, 1))
+    listing = in_netns(container, [*_IPT, "-S", IPTABLES_CHAIN], ok=(0, 1), pid=pid)
+    ours = [ln for ln in listing.splitlines() if ln.startswith(f"-A {IPTABLES_CHAIN} ")]
+    mine = [ln for ln in ours if f"--comment sd-{tag}" in ln or f'--comment "sd-{tag}"' in ln]
+    lines = ["*filter", *("-D" + ln[2:] for ln in mine)]
+    if len(mine) == len(ours) and f"-N {IPTABLES_CHAIN}" in listing:
+        have = in_netns(container, [*_IPT, "-S"], pid=pid).splitlines()
+        lines += [f"-D {h[0]} {' '.join(h[1:])} -j {IPTABLES_CHAIN}" for h in _JUMPS
+                  if f"-A {h[0]} {' '.join(h[1:])} -j {IPTABLES_CHAIN}" in have]
+        lines.append(f"-X {IPTABLES_CHAIN}")
+    if len(lines) > 1:
+        in_netns(container, ["iptables-restore", "-w", "5", "--noflush"], pid=pid,
+                 stdin="\n".join([*lines, "COMMIT"]) + "\n")
 
 
 # --- tc: a root qdisc with our handle --------------------------------------------------------

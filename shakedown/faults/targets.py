@@ -46,20 +46,25 @@ class Targets:
     testnet: Testnet
     record: dict[str, Any]
     services: tuple[Service, ...]
+    addresses: dict[str, str]  # service -> address on the testnet network (running ones)
 
     @classmethod
     def of(cls, testnet: Testnet, record: dict[str, Any]) -> Targets:
+        """One listing call (no per-container inspect), so applying a fault stays quick."""
         label = {"label": f"{LABEL_TESTNET}={testnet.name}"}
-        found = []
-        for c in engine().containers.list(all=True, filters=label):
-            service = c.labels.get(LABEL_SERVICE, "")
-            if not service or c.name != testnet.container(service):
+        found, addresses = [], {}
+        for c in engine().api.containers(all=True, filters=label):
+            name, service = c["Names"][0].lstrip("/"), c["Labels"].get(LABEL_SERVICE, "")
+            if not service or name != testnet.container(service):
                 continue  # e.g. an original kept aside by a clock skew
             node_id = int(service[5:]) if service.startswith("node-") else None
-            found.append(Service(service, c.name, _role(service), node_id))
+            found.append(Service(service, name, _role(service), node_id))
+            network = (c.get("NetworkSettings") or {}).get("Networks", {}).get(testnet.network)
+            if network and network.get("IPAddress"):
+                addresses[service] = network["IPAddress"]
         found.append(Service("network", "", "network"))  # what churn-add joins
         found.sort(key=lambda s: (s.role != "node", s.node_id or 0, s.name))
-        return cls(testnet, record, tuple(found))
+        return cls(testnet, record, tuple(found), addresses)
 
     @property
     def proxy_api(self) -> str:
@@ -96,6 +101,8 @@ class Targets:
         return picked
 
     def ip(self, service: str) -> str:
-        """The service's address on the testnet network."""
-        c = engine().containers.get(self.testnet.container(service))
-        return str(c.attrs["NetworkSettings"]["Networks"][self.testnet.network]["IPAddress"])
+        """The service's address on the testnet network; ConfigError when it has none."""
+        if service not in self.addresses:
+            raise ConfigError(f"{self.testnet.container(service)} is not running on "
+                              f"{self.testnet.network}; start it first ('shakedown up')")
+        return self.addresses[service]

@@ -51,8 +51,8 @@ def connect_outcome(container: str, host: str, port: int) -> str:
     """From inside ``container``: send a request to host:port; "reset", "closed" or "data"."""
     script = f"""
 import json, socket
-s = socket.create_connection(({host!r}, {port}), timeout=5)
 try:
+    s = socket.create_connection(({host!r}, {port}), timeout=5)
     s.sendall(b"PRI * HTTP/2.0\\r\\n\\r\\nSM\\r\\n\\r\\n")
     data = s.recv(100)
     print(json.dumps("data" if data else "closed"))
