@@ -11,9 +11,13 @@ import argparse
 import re
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from shakedown.errors import ConfigError
 from shakedown.model import Testnet, load_inventory
+
+if TYPE_CHECKING:
+    from shakedown.faults import Injector
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)?$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
@@ -65,7 +69,7 @@ def run(args: argparse.Namespace, inventory: Path) -> int:
     return handlers[args.fault_command](args, inventory)
 
 
-def _injectors(inventory: Path, only: str | None = None) -> list:  # type: ignore[type-arg]
+def _injectors(inventory: Path, only: str | None = None) -> list[Injector]:
     from shakedown.faults import Injector
 
     testnets: list[Testnet] = load_inventory(inventory)
@@ -105,14 +109,16 @@ def _list(args: argparse.Namespace, inventory: Path) -> int:
 
 
 def _clear(args: argparse.Namespace, inventory: Path) -> int:
-    for inj in _injectors(inventory):
+    injectors = _injectors(inventory)
+    if args.ids:  # every id must be known before anything is cleared
+        owner = {e.id: inj for inj in injectors for e in inj.entries()}
+        missing = [i for i in args.ids if i not in owner]
+        if missing:
+            raise ConfigError(f"no fault {missing[0]} in the ledgers of {inventory}; "
+                              "see 'shakedown fault list --all'")
+    for inj in injectors:
         if args.ids:
-            known = {e.id for e in inj.entries()}
-            cleared = [inj.clear(i) for i in args.ids if i in known]
-            missing = [i for i in args.ids if i not in known]
-            if missing and len(_injectors(inventory)) == 1:
-                raise ConfigError(f"no fault {missing[0]} in the ledger of {inj.testnet.name}; "
-                                  "see 'shakedown fault list --all'")
+            cleared = [inj.clear(i) for i in args.ids if owner[i] is inj]
         else:
             cleared = inj.clear_all()
         print(f"shakedown: {inj.testnet.name}: cleared {len(cleared)} fault(s)")
