@@ -1,4 +1,4 @@
-"""The ReplicationApi servicer: publish, query, subscribe (replication), health."""
+"""The ReplicationApi servicer: publish, query, subscribe (replication), health, attest."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 import grpc
 
 from refnode import __version__
+from refnode.attest import Attester, report_from_proto
 from refnode.envelopes import InvalidEnvelope, open_payer_envelope
 from refnode.membership import Signal
 from refnode.proto import refnode_pb2 as pb
@@ -26,8 +27,10 @@ IDLE_RECHECK_S = 5.0  # a subscriber re-reads even without a signal, as a safety
 
 class ReplicationService(rpc.ReplicationApiServicer):
     def __init__(self, node_id: int, store: Store, publisher: Publisher, clock: dict[int, int],
-                 stored: Signal, api_enabled: bool, replicator: Replicator | None):
+                 stored: Signal, api_enabled: bool, replicator: Replicator | None,
+                 attester: Attester | None = None):
         self.node_id = node_id
+        self.attester = attester  # None when payer reports are off
         self.store = store
         self.publisher = publisher
         self.clock = clock
@@ -108,3 +111,19 @@ class ReplicationService(rpc.ReplicationApiServicer):
             vector_clock=pb.Cursor(node_id_to_sequence_id=self.clock),
             api_enabled=self.api_enabled, sync_enabled=self.replicator is not None,
             replicating_from=sorted(self.replicator.following) if self.replicator else [])
+
+    async def AttestPayerReport(self, request: pb.AttestPayerReportRequest,
+                                context: grpc.aio.ServicerContext
+                                ) -> pb.AttestPayerReportResponse:
+        if self.attester is None:
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED,
+                                f"payer reports are off on node {self.node_id}")
+        try:
+            spec, claimed = report_from_proto(request.report)
+        except ValueError as e:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
+        assert self.attester is not None
+        verdict = await self.attester.attest(spec, claimed)
+        return pb.AttestPayerReportResponse(verdict=verdict.status,  # type: ignore[arg-type]
+                                            node_id=self.node_id, signature=verdict.signature,
+                                            reason=verdict.reason)

@@ -33,6 +33,26 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
         raise ConfigError(f"{name}={raw!r} is not a number") from None
 
 
+def _positive(env: Mapping[str, str], name: str, default: float) -> float:
+    value = _float(env, name, default)
+    if value <= 0:
+        raise ConfigError(f"{name}={value:g} must be above 0")
+    return value
+
+
+def _address(env: Mapping[str, str], name: str) -> str | None:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    if len(raw) != 42 or not raw.startswith("0x"):
+        raise ConfigError(f"{name}={raw!r} is not a 0x-prefixed 20-byte address")
+    try:
+        int(raw, 16)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a 0x-prefixed 20-byte address") from None
+    return raw
+
+
 @dataclass(frozen=True)
 class NodeConfig:
     """Everything a node needs. The signer key stays out of repr."""
@@ -48,9 +68,24 @@ class NodeConfig:
     sync_enabled: bool = True           # subscribe to the other canonical nodes
     registry_refresh_s: float = 2.0
     log_level: str = "INFO"
+    # Payer reports: off without the PayerReportManager's address.
+    payer_report_manager: str | None = None
+    report_interval_s: float = 60.0     # how often this node reports its own new envelopes
+    attest_enabled: bool = True         # False: judge nothing, sign nothing (reports stay pending)
+    settle_enabled: bool = True         # False: submit own reports but never settle them
+    price_multiplier: float = 1.0       # != 1: misprice (charge and judge) by this factor
 
     def __repr__(self) -> str:
         return f"NodeConfig(node_id={self.node_id}, listen={self.listen!r}, db=..., signer_key=***)"
+
+    def __post_init__(self) -> None:
+        if self.price_multiplier < 0:
+            raise ConfigError(f"REFNODE_PRICE_MULTIPLIER={self.price_multiplier:g} must not be "
+                              "negative")
+
+    @property
+    def reports_enabled(self) -> bool:
+        return bool(self.payer_report_manager)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> NodeConfig:
@@ -67,6 +102,11 @@ class NodeConfig:
             sync_enabled=_bool(env, "REFNODE_SYNC_ENABLED", True),
             registry_refresh_s=_float(env, "REFNODE_REGISTRY_REFRESH_S", 2.0),
             log_level=env.get("REFNODE_LOG_LEVEL", "INFO"),
+            payer_report_manager=_address(env, "REFNODE_PAYER_REPORT_MANAGER"),
+            report_interval_s=_positive(env, "REFNODE_REPORT_INTERVAL_S", 60.0),
+            attest_enabled=_bool(env, "REFNODE_ATTEST_ENABLED", True),
+            settle_enabled=_bool(env, "REFNODE_SETTLE_ENABLED", True),
+            price_multiplier=_float(env, "REFNODE_PRICE_MULTIPLIER", 1.0),
         )
 
 

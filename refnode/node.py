@@ -11,13 +11,18 @@ import time
 import grpc
 
 from refnode.api import ReplicationService
+from refnode.attest import Attester, Judge
 from refnode.chain import ChainReader
 from refnode.config import ConfigError, NodeConfig
 from refnode.envelopes import Signer
 from refnode.membership import Membership, Signal
+from refnode.pricing import Pricing
 from refnode.proto import refnode_pb2_grpc as rpc
 from refnode.publisher import Publisher
 from refnode.replication import Replicator
+from refnode.report_store import ReportStore
+from refnode.reports import ReportWorker
+from refnode.settlement import ReportChain
 from refnode.store import Store
 
 log = logging.getLogger("refnode")
@@ -49,6 +54,20 @@ async def find_node_id(config: NodeConfig, signer: Signer, membership: Membershi
         await membership.refresh()
 
 
+async def _report_worker(config: NodeConfig, node_id: int, signer: Signer, store: Store,
+                         membership: Membership, clock: dict[int, int],
+                         pricing: Pricing) -> ReportWorker | None:
+    """The payer-report worker, or None when no PayerReportManager is configured."""
+    if not config.payer_report_manager:
+        return None
+    chain = ReportChain(config.chain_rpc, config.payer_report_manager, config.signer_key)
+    domain = await asyncio.to_thread(chain.domain)
+    reports = ReportStore(store.pool)
+    judge = Judge(reports, membership, clock, pricing)
+    attester = Attester(node_id, signer, judge, reports, domain, config.attest_enabled)
+    return ReportWorker(node_id, config, reports, membership, clock, chain, attester)
+
+
 async def serve(config: NodeConfig) -> None:
     signer = Signer(config.signer_key)
     membership = Membership(ChainReader(config.chain_rpc, config.node_registry,
@@ -60,22 +79,28 @@ async def serve(config: NodeConfig) -> None:
     await store.ensure_node_info(node_id, signer.address)
     clock = await store.vector_clock()
     stored = Signal()
-    publisher = Publisher(node_id, signer, store, membership, clock, stored)
+    pricing = Pricing(config.price_multiplier)
+    publisher = Publisher(node_id, signer, store, membership, clock, stored, pricing)
     replicator = Replicator(node_id, store, membership, clock, stored)
+    worker = await _report_worker(config, node_id, signer, store, membership, clock, pricing)
     service = ReplicationService(node_id, store, publisher, clock, stored,
-                                 config.api_enabled, replicator if config.sync_enabled else None)
+                                 config.api_enabled, replicator if config.sync_enabled else None,
+                                 worker.attester if worker else None)
 
     server = grpc.aio.server(options=SERVER_OPTIONS)
     rpc.add_ReplicationApiServicer_to_server(service, server)
     server.add_insecure_port(config.listen)
     await server.start()
-    log.info("node %d serving on %s (api %s, sync %s, clock %s)", node_id, config.listen,
-             config.api_enabled, config.sync_enabled, clock)
+    log.info("node %d serving on %s (api %s, sync %s, reports %s, clock %s)", node_id,
+             config.listen, config.api_enabled, config.sync_enabled,
+             f"every {config.report_interval_s:g}s" if worker else "off", clock)
 
     tasks = [asyncio.create_task(membership.run(), name="membership"),
              asyncio.create_task(publisher.run(), name="publisher")]
     if config.sync_enabled:
         tasks.append(asyncio.create_task(replicator.run(), name="replication"))
+    if worker:
+        tasks.append(asyncio.create_task(worker.run(), name="payer-reports"))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from refnode.chain import Rates
 from refnode.envelopes import PayerEnvelope, Signer, sign_originator_envelope
 from refnode.membership import Membership, Signal
+from refnode.pricing import Pricing
 from refnode.proto import refnode_pb2 as pb
 from refnode.store import Store, StoredEnvelope
 
@@ -32,8 +33,9 @@ class _Request:
 
 class Publisher:
     def __init__(self, node_id: int, signer: Signer, store: Store, membership: Membership,
-                 clock: dict[int, int], stored: Signal):
+                 clock: dict[int, int], stored: Signal, pricing: Pricing | None = None):
         self.node_id = node_id
+        self.pricing = pricing or Pricing()
         self.signer = signer
         self.store = store
         self.membership = membership
@@ -86,13 +88,14 @@ class Publisher:
                    rates: Rates) -> pb.UnsignedOriginatorEnvelope:
         retention = env.raw.message_retention_days
         now_ns = time.time_ns()
+        base_fee, congestion_fee = self.pricing.fees(rates, env.size, retention)
         return pb.UnsignedOriginatorEnvelope(
             originator_node_id=self.node_id,
             originator_sequence_id=sequence_id,
             originator_ns=now_ns,
             payer_envelope_bytes=env.raw.SerializeToString(deterministic=True),
-            base_fee_picodollars=rates.base_fee(env.size, retention),
-            congestion_fee_picodollars=rates.congestion_fee,
+            base_fee_picodollars=base_fee,
+            congestion_fee_picodollars=congestion_fee,
             expiry_unixtime=now_ns // 1_000_000_000 + retention * 86_400,
         )
 

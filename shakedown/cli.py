@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from shakedown.chain import cli as chain_cli
 from shakedown.errors import ShakedownError
 from shakedown.faults import cli as faults_cli
 from shakedown.model import Testnet, load_inventory
@@ -42,6 +43,7 @@ def _parser() -> argparse.ArgumentParser:
                             ("down", "remove the inventory's testnets")):
         sub.add_parser(name, parents=[common], help=help_text).set_defaults(handler=_testnet)
     faults_cli.add_parser(sub, common)
+    chain_cli.add_parser(sub, common)
     return parser
 
 

@@ -200,8 +200,20 @@ def _images(data: Mapping[str, Any]) -> Images:
 def load_inventory(path: Path) -> list[Testnet]:
     """The testnets an inventory file defines, one per host with testnet data, validated.
 
+    Raises ConfigError with one line.
+    """
+    found = [Testnet.from_data(data) for data in host_data(path)
+             if "testnet" in data or "roles" in data]
+    if not found:
+        raise ConfigError(f"inventory {path}: no host carries testnet data (testnet, roles)")
+    return found
+
+
+def host_data(path: Path) -> list[dict[str, Any]]:
+    """Every host's data in an inventory file, group data merged under it, as pyinfra reads it.
+
     Reads the pyinfra inventory shapes used here: module-level lists of hosts, each a name or
-    ``(name, data)``, optionally as ``(hosts, group_data)``. Raises ConfigError with one line.
+    ``(name, data)``, optionally as ``(hosts, group_data)``.
     """
     import runpy
 
@@ -211,15 +223,7 @@ def load_inventory(path: Path) -> list[Testnet]:
         names = runpy.run_path(str(path))
     except Exception as e:
         raise ConfigError(f"inventory {path}: {type(e).__name__}: {e}") from e
-    found = [
-        Testnet.from_data({**group, **data})
-        for value in names.values()
-        for group, data in _hosts(value)
-        if "testnet" in data or "roles" in data or "testnet" in group
-    ]
-    if not found:
-        raise ConfigError(f"inventory {path}: no host carries testnet data (testnet, roles)")
-    return found
+    return [{**group, **data} for value in names.values() for group, data in _hosts(value)]
 
 
 def _hosts(value: Any) -> list[tuple[dict[str, Any], dict[str, Any]]]:

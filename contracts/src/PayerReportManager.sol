@@ -33,6 +33,7 @@ contract PayerReportManager is IPayerReportManager {
     error AlreadySettled(uint32 originatorNodeId, uint256 payerReportIndex);
     error ArrayLengthMismatch(uint256 payers, uint256 fees);
     error PayersHashMismatch(bytes32 expected, bytes32 given);
+    error PayersNotSorted(uint256 index, address payer);
 
     constructor(address nodeRegistry_, address payerRegistry_) {
         if (nodeRegistry_ == address(0) || payerRegistry_ == address(0)) revert ZeroAddress();
@@ -40,6 +41,8 @@ contract PayerReportManager is IPayerReportManager {
         payerRegistry = IPayerRegistry(payerRegistry_);
     }
 
+    /// Bound to this chain and this contract, so an attestation made for one testnet's reports
+    /// cannot be replayed on another's.
     function getPayerReportDigest(
         uint32 originatorNodeId,
         uint64 startSequenceId,
@@ -47,10 +50,17 @@ contract PayerReportManager is IPayerReportManager {
         uint32 endMinuteSinceEpoch,
         bytes32 payersHash,
         uint32[] calldata nodeIds
-    ) public pure returns (bytes32) {
+    ) public view returns (bytes32) {
         bytes32 inner = keccak256(
             abi.encode(
-                originatorNodeId, startSequenceId, endSequenceId, endMinuteSinceEpoch, payersHash, nodeIds
+                block.chainid,
+                address(this),
+                originatorNodeId,
+                startSequenceId,
+                endSequenceId,
+                endMinuteSinceEpoch,
+                payersHash,
+                nodeIds
             )
         );
         return keccak256(abi.encodePacked("\x19Ethereum Signed Message:\n32", inner));
@@ -101,6 +111,8 @@ contract PayerReportManager is IPayerReportManager {
 
         uint256 total;
         for (uint256 i; i < fees.length; ++i) {
+            // One canonical list per report: strictly ascending, so no payer appears twice.
+            if (i > 0 && payers[i] <= payers[i - 1]) revert PayersNotSorted(i, payers[i]);
             total += fees[i];
         }
         report.isSettled = true;

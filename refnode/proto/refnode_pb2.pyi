@@ -1,10 +1,20 @@
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class AttestationVerdict(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ATTESTATION_PENDING: _ClassVar[AttestationVerdict]
+    ATTESTATION_APPROVED: _ClassVar[AttestationVerdict]
+    ATTESTATION_REJECTED: _ClassVar[AttestationVerdict]
+ATTESTATION_PENDING: AttestationVerdict
+ATTESTATION_APPROVED: AttestationVerdict
+ATTESTATION_REJECTED: AttestationVerdict
 
 class ClientEnvelope(_message.Message):
     __slots__ = ("topic", "payload")
@@ -128,6 +138,44 @@ class GetHealthResponse(_message.Message):
     sync_enabled: bool
     replicating_from: _containers.RepeatedScalarFieldContainer[int]
     def __init__(self, serving: _Optional[bool] = ..., node_id: _Optional[int] = ..., version: _Optional[str] = ..., vector_clock: _Optional[_Union[Cursor, _Mapping]] = ..., api_enabled: _Optional[bool] = ..., sync_enabled: _Optional[bool] = ..., replicating_from: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class PayerReport(_message.Message):
+    __slots__ = ("originator_node_id", "start_sequence_id", "end_sequence_id", "end_minute_since_epoch", "payers_hash", "node_ids", "payers", "fees")
+    ORIGINATOR_NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    START_SEQUENCE_ID_FIELD_NUMBER: _ClassVar[int]
+    END_SEQUENCE_ID_FIELD_NUMBER: _ClassVar[int]
+    END_MINUTE_SINCE_EPOCH_FIELD_NUMBER: _ClassVar[int]
+    PAYERS_HASH_FIELD_NUMBER: _ClassVar[int]
+    NODE_IDS_FIELD_NUMBER: _ClassVar[int]
+    PAYERS_FIELD_NUMBER: _ClassVar[int]
+    FEES_FIELD_NUMBER: _ClassVar[int]
+    originator_node_id: int
+    start_sequence_id: int
+    end_sequence_id: int
+    end_minute_since_epoch: int
+    payers_hash: bytes
+    node_ids: _containers.RepeatedScalarFieldContainer[int]
+    payers: _containers.RepeatedScalarFieldContainer[str]
+    fees: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, originator_node_id: _Optional[int] = ..., start_sequence_id: _Optional[int] = ..., end_sequence_id: _Optional[int] = ..., end_minute_since_epoch: _Optional[int] = ..., payers_hash: _Optional[bytes] = ..., node_ids: _Optional[_Iterable[int]] = ..., payers: _Optional[_Iterable[str]] = ..., fees: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class AttestPayerReportRequest(_message.Message):
+    __slots__ = ("report",)
+    REPORT_FIELD_NUMBER: _ClassVar[int]
+    report: PayerReport
+    def __init__(self, report: _Optional[_Union[PayerReport, _Mapping]] = ...) -> None: ...
+
+class AttestPayerReportResponse(_message.Message):
+    __slots__ = ("verdict", "node_id", "signature", "reason")
+    VERDICT_FIELD_NUMBER: _ClassVar[int]
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    verdict: AttestationVerdict
+    node_id: int
+    signature: bytes
+    reason: str
+    def __init__(self, verdict: _Optional[_Union[AttestationVerdict, str]] = ..., node_id: _Optional[int] = ..., signature: _Optional[bytes] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class PublishClientEnvelopesRequest(_message.Message):
     __slots__ = ("envelopes", "target_node_id")

@@ -26,7 +26,8 @@ if _version_not_supported:
 
 
 class ReplicationApiStub:
-    """Served by every node: the public publish/query API and node-to-node replication.
+    """Served by every node: the public publish/query API, node-to-node replication, and the
+    attestation of other originators' payer reports.
     """
 
     def __init__(self, channel):
@@ -55,10 +56,16 @@ class ReplicationApiStub:
                 request_serializer=refnode_dot_proto_dot_refnode__pb2.GetHealthRequest.SerializeToString,
                 response_deserializer=refnode_dot_proto_dot_refnode__pb2.GetHealthResponse.FromString,
                 _registered_method=True)
+        self.AttestPayerReport = channel.unary_unary(
+                '/refnode.v1.ReplicationApi/AttestPayerReport',
+                request_serializer=refnode_dot_proto_dot_refnode__pb2.AttestPayerReportRequest.SerializeToString,
+                response_deserializer=refnode_dot_proto_dot_refnode__pb2.AttestPayerReportResponse.FromString,
+                _registered_method=True)
 
 
 class ReplicationApiServicer:
-    """Served by every node: the public publish/query API and node-to-node replication.
+    """Served by every node: the public publish/query API, node-to-node replication, and the
+    attestation of other originators' payer reports.
     """
 
     def PublishPayerEnvelopes(self, request, context):
@@ -80,6 +87,12 @@ class ReplicationApiServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetHealth(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AttestPayerReport(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -108,6 +121,11 @@ def add_ReplicationApiServicer_to_server(servicer, server):
                     request_deserializer=refnode_dot_proto_dot_refnode__pb2.GetHealthRequest.FromString,
                     response_serializer=refnode_dot_proto_dot_refnode__pb2.GetHealthResponse.SerializeToString,
             ),
+            'AttestPayerReport': grpc.unary_unary_rpc_method_handler(
+                    servicer.AttestPayerReport,
+                    request_deserializer=refnode_dot_proto_dot_refnode__pb2.AttestPayerReportRequest.FromString,
+                    response_serializer=refnode_dot_proto_dot_refnode__pb2.AttestPayerReportResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'refnode.v1.ReplicationApi', rpc_method_handlers)
@@ -117,7 +135,8 @@ def add_ReplicationApiServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class ReplicationApi:
-    """Served by every node: the public publish/query API and node-to-node replication.
+    """Served by every node: the public publish/query API, node-to-node replication, and the
+    attestation of other originators' payer reports.
     """
 
     @staticmethod
@@ -218,6 +237,33 @@ class ReplicationApi:
             '/refnode.v1.ReplicationApi/GetHealth',
             refnode_dot_proto_dot_refnode__pb2.GetHealthRequest.SerializeToString,
             refnode_dot_proto_dot_refnode__pb2.GetHealthResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AttestPayerReport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/refnode.v1.ReplicationApi/AttestPayerReport',
+            refnode_dot_proto_dot_refnode__pb2.AttestPayerReportRequest.SerializeToString,
+            refnode_dot_proto_dot_refnode__pb2.AttestPayerReportResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -14,7 +14,7 @@ from shakedown.chain.records import (
     PayerReportRecord,
     Rates,
 )
-from shakedown.chain.reports import PayerReportSpec, payers_hash
+from shakedown.chain.reports import PayerReportSpec, ReportDomain, payers_hash, sorted_payers
 
 __all__ = [
     "DEFAULT_RATES",
@@ -25,8 +25,10 @@ __all__ = [
     "PayerReportRecord",
     "PayerReportSpec",
     "Rates",
+    "ReportDomain",
     "artifact",
     "deploy_contracts",
     "load_artifacts",
     "payers_hash",
+    "sorted_payers",
 ]

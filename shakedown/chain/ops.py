@@ -20,10 +20,16 @@ from web3.logs import DISCARD
 from web3.types import TxReceipt
 
 from shakedown.chain.contracts import Contracts
-from shakedown.chain.records import ContractAddresses, NodeRecord, PayerReportRecord, Rates
-from shakedown.chain.reports import PayerReportSpec
-from shakedown.chain.tx import call, transact
-from shakedown.errors import ConfigError
+from shakedown.chain.records import (
+    Balances,
+    ContractAddresses,
+    NodeRecord,
+    PayerReportRecord,
+    Rates,
+)
+from shakedown.chain.reports import PayerReportSpec, ReportDomain
+from shakedown.chain.tx import call, guarded, transact
+from shakedown.errors import ChainError, ConfigError
 
 
 class Chain:
@@ -140,10 +146,30 @@ class Chain:
             f"PayerRegistry.deposit({credited}, {amount})",
         )
 
-    def fund_payer(self, payer: LocalAccount, amount: int) -> None:
-        """Mint ``amount`` to the payer and deposit it into the PayerRegistry for itself."""
+    def fund_payer(self, payer: LocalAccount | str, amount: int) -> None:
+        """Mint, approve and deposit ``amount`` into the PayerRegistry for ``payer``.
+
+        With the payer's key the payer mints to itself and deposits; with only an address the
+        admin mints to itself and deposits on the payer's behalf (the balance is the payer's).
+        """
+        if isinstance(payer, str):
+            self.mint(self.admin.address, amount)
+            self.deposit(self.admin, amount, payer=payer)
+            return
         self.mint(payer.address, amount)
         self.deposit(payer, amount)
+
+    def balances(self, address: str) -> Balances:
+        """PayerRegistry balance, pending withdrawal, FeeToken and gas of one address."""
+        pending, unlock = self.pending_withdrawal(address)
+        return Balances(
+            address=_addr(address),
+            payer_registry=self.payer_balance(address),
+            pending_withdrawal=pending,
+            withdrawable_at=unlock,
+            fee_token=self.fee_token_balance(address),
+            gas_wei=self.gas_balance(address),
+        )
 
     def payer_balance(self, payer: str) -> int:
         """Signed: negative when settlement charged more than the payer held."""
@@ -169,6 +195,28 @@ class Chain:
     def cancel_withdrawal(self, payer: LocalAccount) -> None:
         fn = self.contracts.payer_registry.functions.cancelWithdrawal()
         self._send(payer, fn, f"PayerRegistry.cancelWithdrawal by {payer.address}")
+
+    def withdraw_lock_period(self) -> int:
+        return int(call(self.contracts.payer_registry.functions.withdrawLockPeriod()))
+
+    def chain_time(self) -> int:
+        """The latest block's timestamp: the clock the withdrawal lock is measured on."""
+        block = guarded("eth_getBlockByNumber(latest)", lambda: self.w3.eth.get_block("latest"))
+        return int(block["timestamp"])
+
+    def advance_time(self, seconds: int) -> int:
+        """Local anvil only: move chain time forward and mine a block; returns the new time."""
+        for method, params in (("evm_increaseTime", [seconds]), ("evm_mine", [])):
+            reply = self._rpc(method, params)
+            if reply.get("error"):
+                raise ChainError(f"{method}: {reply['error'].get('message', reply['error'])}; "
+                                 "time travel needs a local anvil")
+        return self.chain_time()
+
+    def _rpc(self, method: str, params: list[Any]) -> Any:
+        def request() -> Any:
+            return self.w3.provider.make_request(method, params)  # type: ignore[arg-type]
+        return guarded(method, request)
 
     def finalize_withdrawal(self, payer: LocalAccount, recipient: str | None = None) -> int:
         """Transfers the pending amount to ``recipient`` (default: the payer); returns it."""
@@ -202,12 +250,18 @@ class Chain:
             "deposited": int(call(fns.totalDeposited())),
             "withdrawn": int(call(fns.totalWithdrawn())),
             "settled": int(call(fns.totalSettled())),
+            "excess_transferred": int(call(fns.totalExcessTransferred())),
         }
 
     # -- payer reports ------------------------------------------------------------------------
 
+    def report_domain(self) -> ReportDomain:
+        """What report digests are bound to: this chain's id and the PayerReportManager."""
+        chain_id = guarded("eth_chainId", lambda: self.w3.eth.chain_id)
+        return ReportDomain(int(chain_id), self.addresses.payer_report_manager)
+
     def payer_report_digest(self, spec: PayerReportSpec) -> bytes:
-        """The digest as the contract computes it (to cross-check ``spec.digest()``)."""
+        """The digest as the contract computes it (to cross-check ``spec.digest(domain)``)."""
         fn = self.contracts.payer_report_manager.functions.getPayerReportDigest(*spec.args())
         return bytes(call(fn))
 
@@ -270,6 +324,16 @@ class Chain:
         fn = self.contracts.payer_report_manager.functions.getPayerReportCount(originator_node_id)
         return int(call(fn))
 
+    def payer_reports(self, originator_node_id: int) -> list[PayerReportRecord]:
+        """Every report of one originator, in index order."""
+        count = self.payer_report_count(originator_node_id)
+        return [self.get_payer_report(originator_node_id, i) for i in range(count)]
+
+    def all_payer_reports(self) -> dict[tuple[int, int], PayerReportRecord]:
+        """(originator, index) -> report, over every registered node."""
+        return {(n.node_id, i): r for n in self.all_nodes()
+                for i, r in enumerate(self.payer_reports(n.node_id))}
+
     # -- node fees ----------------------------------------------------------------------------
 
     def claim(self, owner: LocalAccount, node_id: int, reports: Iterable[tuple[int, int]]) -> int:
@@ -279,6 +343,17 @@ class Chain:
         fn = manager.functions.claim(node_id, [o for o, _ in pairs], [i for _, i in pairs])
         receipt = self._send(owner, fn, f"DistributionManager.claim(node {node_id}, {pairs})")
         return sum(int(e["args"]["amount"]) for e in self._events(manager, "Claimed", receipt))
+
+    def has_claimed(self, node_id: int, originator_node_id: int, index: int) -> bool:
+        fn = self.contracts.distribution_manager.functions.hasClaimed(
+            node_id, originator_node_id, index)
+        return bool(call(fn))
+
+    def claimable_reports(self, node_id: int) -> list[tuple[int, int]]:
+        """(originator, index) of settled reports that name ``node_id`` and it has not claimed."""
+        return sorted(key for key, r in self.all_payer_reports().items()
+                      if r.is_settled and node_id in r.node_ids
+                      and not self.has_claimed(node_id, *key))
 
     def withdraw(self, owner: LocalAccount, node_id: int) -> int:
         """Transfer the node's owed fees to its owner; returns the amount (0 if none owed)."""
@@ -296,6 +371,10 @@ class Chain:
 
     def protocol_fees(self) -> int:
         return int(call(self.contracts.distribution_manager.functions.protocolFees()))
+
+    def distributed_fees(self) -> int:
+        """What nodes have withdrawn from the DistributionManager so far."""
+        return int(call(self.contracts.distribution_manager.functions.totalWithdrawn()))
 
 
 def _addr(address: str) -> ChecksumAddress:

@@ -13,7 +13,14 @@ from eth_utils import to_checksum_address
 from refnode.chain import NodeRecord, Rates
 from shakedown.errors import ConfigError
 
-__all__ = ["DEFAULT_RATES", "ContractAddresses", "NodeRecord", "PayerReportRecord", "Rates"]
+__all__ = [
+    "DEFAULT_RATES",
+    "Balances",
+    "ContractAddresses",
+    "NodeRecord",
+    "PayerReportRecord",
+    "Rates",
+]
 
 
 @dataclass(frozen=True)
@@ -60,3 +67,17 @@ class PayerReportRecord:
     node_ids: tuple[int, ...]
     is_settled: bool
     fees_settled: int
+
+
+@dataclass(frozen=True)
+class Balances:
+    """What one address holds: in the PayerRegistry (signed: negative is debt), in a pending
+    withdrawal (and from when it may be finalized, unix seconds; 0 when none), in FeeToken
+    base units (picodollars) and in gas (wei)."""
+
+    address: str
+    payer_registry: int
+    pending_withdrawal: int
+    withdrawable_at: int
+    fee_token: int
+    gas_wei: int

@@ -26,7 +26,7 @@ def _bindable(port: int) -> bool:
 def _published(client: docker.DockerClient) -> dict[int, str]:
     """Host port -> testnet label (or container name) of every published port on the engine."""
     taken: dict[int, str] = {}
-    for c in client.containers.list(all=True):
+    for c in client.containers.list(all=True, ignore_removed=True):  # others come and go
         owner = (c.labels or {}).get(LABEL_TESTNET) or f"container {c.name}"
         for bindings in (c.attrs.get("HostConfig", {}).get("PortBindings") or {}).values():
             for b in bindings or []:

@@ -14,7 +14,15 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
-from shakedown.chain import Chain, ContractAddresses, PayerReportSpec, Rates, payers_hash
+from shakedown.chain import (
+    Chain,
+    ContractAddresses,
+    PayerReportSpec,
+    Rates,
+    ReportDomain,
+    payers_hash,
+    sorted_payers,
+)
 from shakedown.chain.records import DEFAULT_RATES
 from shakedown.errors import ChainError, ConfigError, TimeoutExpired, UnreachableError
 from shakedown.keys import (
@@ -224,33 +232,68 @@ def test_cancelled_withdrawal_returns_to_the_balance(chain: Chain) -> None:
 
 # -- payer reports --------------------------------------------------------------------------
 
-PAYERS = [payer(0).address, payer(1).address]
-FEES = [600, 401]  # 1001: not divisible by 3 nodes
+# Ascending by address, as settle demands: payer(1) < payer(0).
+PAYERS = [payer(1).address, payer(0).address]
+FEES = [401, 600]  # 1001: not divisible by 3 nodes
 
 
 def report(start: int = 0, end: int = 10, fees: list[int] = FEES) -> PayerReportSpec:
     return PayerReportSpec(100, start, end, 29_000_000, payers_hash(PAYERS, fees), (100, 200, 300))
 
 
-def sigs(spec: PayerReportSpec, signers: list[Node]) -> list[tuple[int, bytes]]:
-    return [(n.node_id, spec.sign(n.signer)) for n in signers]
+def sigs(
+    spec: PayerReportSpec, signers: list[Node], domain: ReportDomain
+) -> list[tuple[int, bytes]]:
+    return [(n.node_id, spec.sign(n.signer, domain)) for n in signers]
 
 
 def submit_and_settle(chain: Chain, nodes: list[Node], fees: list[int] = FEES) -> int:
     spec = report(fees=fees)
-    index = chain.submit_payer_report(spec, sigs(spec, nodes[:2]))
+    index = chain.submit_payer_report(spec, sigs(spec, nodes[:2], chain.report_domain()))
     chain.settle_payer_report(100, index, PAYERS, fees)
     return index
 
 
 def test_python_digest_matches_the_contract(chain: Chain) -> None:
     spec = report()
-    assert chain.payer_report_digest(spec) == spec.digest()
+    assert chain.payer_report_digest(spec) == spec.digest(chain.report_domain())
+
+
+def test_digest_is_bound_to_the_chain_and_the_contract(chain: Chain) -> None:
+    spec, domain = report(), chain.report_domain()
+    other_chain = ReportDomain(domain.chain_id + 1, domain.manager)
+    other_manager = ReportDomain(domain.chain_id, chain.addresses.payer_registry)
+    digests = {spec.digest(d) for d in (domain, other_chain, other_manager)}
+    assert len(digests) == 3, "chain id and manager address must both enter the digest"
+
+
+def test_attestations_cannot_be_replayed_on_another_deployment(
+    chain: Chain, nodes: list[Node], fresh_chain: Chain
+) -> None:
+    for node in nodes:  # the same nodes, the same keys, the same ids on a second testnet
+        fresh_chain.register_node(node.owner.address, node.signer.address, "replay:1")
+        fresh_chain.add_to_network(node.node_id)
+    spec = report()
+    signed_for_first = sigs(spec, nodes[:2], chain.report_domain())
+    with pytest.raises(ChainError, match=r"WrongSigner\(100"):
+        fresh_chain.submit_payer_report(spec, signed_for_first)
+    signed_for_second = sigs(spec, nodes[:2], fresh_chain.report_domain())
+    assert fresh_chain.submit_payer_report(spec, signed_for_second) == 0
+
+
+def test_settle_refuses_an_unsorted_payer_list(chain: Chain, nodes: list[Node]) -> None:
+    unsorted, fees = list(reversed(PAYERS)), list(reversed(FEES))
+    spec = PayerReportSpec(100, 0, 10, 29_000_000, payers_hash(unsorted, fees), (100, 200, 300))
+    index = chain.submit_payer_report(spec, sigs(spec, nodes[:2], chain.report_domain()))
+    with pytest.raises(ChainError, match=r"PayersNotSorted\(1, "):
+        chain.settle_payer_report(100, index, unsorted, fees)
+    assert sorted_payers(dict(zip(unsorted, fees, strict=True))) == (PAYERS, FEES)
 
 
 def test_submit_with_a_quorum_is_stored(chain: Chain, nodes: list[Node]) -> None:
+    domain = chain.report_domain()
     spec = report()
-    assert chain.submit_payer_report(spec, sigs(spec, nodes[1:])) == 0
+    assert chain.submit_payer_report(spec, sigs(spec, nodes[1:], domain)) == 0
     stored = chain.get_payer_report(100, 0)
     assert (stored.start_sequence_id, stored.end_sequence_id, stored.payers_hash) == (
         0,
@@ -259,36 +302,48 @@ def test_submit_with_a_quorum_is_stored(chain: Chain, nodes: list[Node]) -> None
     )
     assert stored.node_ids == (100, 200, 300) and not stored.is_settled
     follow_up = report(start=10, end=25)
-    assert chain.submit_payer_report(follow_up, sigs(follow_up, nodes)) == 1
+    assert chain.submit_payer_report(follow_up, sigs(follow_up, nodes, domain)) == 1
     assert chain.payer_report_count(100) == 2
 
 
-def _forged(spec: PayerReportSpec, nodes: list[Node]) -> list[tuple[int, bytes]]:
-    return [(100, spec.sign(nodes[0].signer)), (200, spec.sign(Account.create()))]
+def _forged(
+    spec: PayerReportSpec, nodes: list[Node], domain: ReportDomain
+) -> list[tuple[int, bytes]]:
+    return [(100, spec.sign(nodes[0].signer, domain)), (200, spec.sign(Account.create(), domain))]
 
 
-def _garbage(spec: PayerReportSpec, nodes: list[Node]) -> list[tuple[int, bytes]]:
-    return [(100, spec.sign(nodes[0].signer)), (200, b"\x01" * 64)]
+def _garbage(
+    spec: PayerReportSpec, nodes: list[Node], domain: ReportDomain
+) -> list[tuple[int, bytes]]:
+    return [(100, spec.sign(nodes[0].signer, domain)), (200, b"\x01" * 64)]
 
 
-def _malleable(spec: PayerReportSpec, nodes: list[Node]) -> list[tuple[int, bytes]]:
+def _malleable(
+    spec: PayerReportSpec, nodes: list[Node], domain: ReportDomain
+) -> list[tuple[int, bytes]]:
     """Node 200's valid signature turned into its high-s twin, which recovers the same key."""
-    good = spec.sign(nodes[1].signer)
+    good = spec.sign(nodes[1].signer, domain)
     s = SECP256K1_N - int.from_bytes(good[32:64], "big")
     twin = good[:32] + s.to_bytes(32, "big") + bytes([55 - good[64]])  # 27 <-> 28
-    return [(100, spec.sign(nodes[0].signer)), (200, twin)]
+    return [(100, spec.sign(nodes[0].signer, domain)), (200, twin)]
 
 
-def _duplicate(spec: PayerReportSpec, nodes: list[Node]) -> list[tuple[int, bytes]]:
-    return sigs(spec, [nodes[0], nodes[0]])
+def _duplicate(
+    spec: PayerReportSpec, nodes: list[Node], domain: ReportDomain
+) -> list[tuple[int, bytes]]:
+    return sigs(spec, [nodes[0], nodes[0]], domain)
 
 
-def _too_few(spec: PayerReportSpec, nodes: list[Node]) -> list[tuple[int, bytes]]:
-    return sigs(spec, nodes[:1])
+def _too_few(
+    spec: PayerReportSpec, nodes: list[Node], domain: ReportDomain
+) -> list[tuple[int, bytes]]:
+    return sigs(spec, nodes[:1], domain)
 
 
-def _other_report(spec: PayerReportSpec, nodes: list[Node]) -> list[tuple[int, bytes]]:
-    return sigs(report(end=11), nodes[:2])  # signatures over a different range
+def _other_report(
+    spec: PayerReportSpec, nodes: list[Node], domain: ReportDomain
+) -> list[tuple[int, bytes]]:
+    return sigs(report(end=11), nodes[:2], domain)  # signatures over a different range
 
 
 @pytest.mark.parametrize(
@@ -306,46 +361,55 @@ def _other_report(spec: PayerReportSpec, nodes: list[Node]) -> list[tuple[int, b
 def test_submit_without_a_valid_quorum_reverts(
     chain: Chain, nodes: list[Node], make_signatures, reason: str
 ) -> None:
+    domain = chain.report_domain()
     spec = report()
     with pytest.raises(ChainError, match=reason):
-        chain.submit_payer_report(spec, make_signatures(spec, nodes))
+        chain.submit_payer_report(spec, make_signatures(spec, nodes, domain))
     assert chain.payer_report_count(100) == 0
 
 
 def test_submit_refuses_a_non_canonical_signer(chain: Chain, nodes: list[Node]) -> None:
+    domain = chain.report_domain()
     chain.remove_from_network(300)  # two canonical nodes left: the quorum stays 2
     spec = report()
     with pytest.raises(ChainError, match=r"NotCanonical\(300\)"):
-        chain.submit_payer_report(spec, sigs(spec, [nodes[0], nodes[2]]))
-    assert chain.submit_payer_report(spec, sigs(spec, nodes[:2])) == 0
+        chain.submit_payer_report(spec, sigs(spec, [nodes[0], nodes[2]], domain))
+    assert chain.submit_payer_report(spec, sigs(spec, nodes[:2], domain)) == 0
 
 
 def test_submit_refuses_two_nodes_sharing_a_signer(chain: Chain, nodes: list[Node]) -> None:
+    domain = chain.report_domain()
     shared = nodes[0].signer
     twin = chain.register_node(node_owner(3).address, shared.address, "twin:1")
     chain.add_to_network(twin)  # four canonical nodes: the quorum is 3
     spec = report()
-    signatures = [(100, spec.sign(shared)), (twin, spec.sign(shared)), *sigs(spec, nodes[1:2])]
+    signatures = [
+        (100, spec.sign(shared, domain)),
+        (twin, spec.sign(shared, domain)),
+        *sigs(spec, nodes[1:2], domain),
+    ]
     with pytest.raises(ChainError, match=rf"DuplicateSigner\({twin}, {shared.address}\)"):
         chain.submit_payer_report(spec, signatures)
-    assert chain.submit_payer_report(spec, sigs(spec, nodes)) == 0
+    assert chain.submit_payer_report(spec, sigs(spec, nodes, domain)) == 0
 
 
 def test_submit_refuses_a_broken_continuity(chain: Chain, nodes: list[Node]) -> None:
+    domain = chain.report_domain()
     first = report(start=5, end=10)
     with pytest.raises(ChainError, match=r"ContinuityBroken\(100, 0, 5\)"):
-        chain.submit_payer_report(first, sigs(first, nodes))
-    chain.submit_payer_report(report(), sigs(report(), nodes))
+        chain.submit_payer_report(first, sigs(first, nodes, domain))
+    chain.submit_payer_report(report(), sigs(report(), nodes, domain))
     gap = report(start=11, end=20)
     with pytest.raises(ChainError, match=r"ContinuityBroken\(100, 10, 11\)"):
-        chain.submit_payer_report(gap, sigs(gap, nodes))
+        chain.submit_payer_report(gap, sigs(gap, nodes, domain))
 
 
 def test_settle_with_a_wrong_payer_list_reverts(chain: Chain, nodes: list[Node]) -> None:
+    domain = chain.report_domain()
     spec = report()
-    index = chain.submit_payer_report(spec, sigs(spec, nodes))
+    index = chain.submit_payer_report(spec, sigs(spec, nodes, domain))
     with pytest.raises(ChainError, match="PayersHashMismatch"):
-        chain.settle_payer_report(100, index, PAYERS, [600, 400])
+        chain.settle_payer_report(100, index, PAYERS, [401, 599])
     with pytest.raises(ChainError, match="PayersHashMismatch"):
         chain.settle_payer_report(100, index, list(reversed(PAYERS)), FEES)
     assert not chain.get_payer_report(100, index).is_settled
@@ -407,8 +471,9 @@ def test_claim_splits_fees_exactly(chain: Chain, nodes: list[Node]) -> None:
 def test_claim_is_refused_to_strangers_and_unsettled_reports(
     chain: Chain, nodes: list[Node]
 ) -> None:
+    domain = chain.report_domain()
     spec = report()
-    index = chain.submit_payer_report(spec, sigs(spec, nodes))
+    index = chain.submit_payer_report(spec, sigs(spec, nodes, domain))
     with pytest.raises(ChainError, match="NotSettled"):
         chain.claim(nodes[0].owner, 100, [(100, index)])
     chain.settle_payer_report(100, index, PAYERS, FEES)

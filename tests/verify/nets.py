@@ -1,0 +1,63 @@
+"""Testnets for the verify suite's tests: up with traffic, gateway ready, converged."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import docker
+import psycopg
+
+from refnode.envelopes import Signer
+from shakedown.client import GatewayClient, client_envelopes
+from shakedown.keys import payer
+from shakedown.traffic import GatewayTarget, NodeTarget, Traffic
+from shakedown.verify.replication import wait_converged
+from shakedown.waiting import wait_for
+from tests.deploy.testnets import Net, reap, run_cli
+
+ENVELOPES = 600
+
+
+def gateway_ready(net: Net) -> None:
+    """Wait until the gateway lands an envelope on every node (it learns them from the chain)."""
+    record = net.record()
+    with GatewayClient(record["gateway"]["grpc"], timeout=5) as gw:
+        for node in record["nodes"]:
+            wait_for(lambda n=node: gw.publish(client_envelopes(1), n["node_id"]), bool,
+                     timeout=60, interval=0.3, what=f"{net.name}: gateway reaches {node['name']}")
+
+
+def send_traffic(net: Net, count: int = ENVELOPES) -> None:
+    """``count`` envelopes to every node directly (two payers) and through the gateway."""
+    record = net.record()
+    targets: list[NodeTarget | GatewayTarget] = [
+        NodeTarget(n["grpc"], n["node_id"]) for n in record["nodes"]]
+    targets.append(GatewayTarget(record["gateway"]["grpc"]))
+    stats = Traffic(targets, rate=0, duration_s=60, max_envelopes=count, batch=50, workers=2,
+                    payers=[Signer(bytes(payer(i).key)) for i in range(2)], timeout=30).run()
+    assert stats.acked == count, f"traffic: {stats.acked} of {count} acked; {stats.errors}"
+
+
+def converged(net: Net) -> None:
+    """Wait until every node holds the same envelopes of every node."""
+    conns = {n["name"]: psycopg.connect(n["dsn"], autocommit=True, connect_timeout=3)
+             for n in net.record()["nodes"]}
+    try:
+        wait_converged(conns, {100, 200, 300}, timeout=90)
+    finally:
+        for conn in conns.values():
+            conn.close()
+
+
+@contextmanager
+def fresh_testnet(make: Callable[..., Net], client: docker.DockerClient) -> Iterator[Net]:
+    """A fresh testnet (prefix ``sdv``), down and reaped at the end even after a failure."""
+    net = make("sdv")
+    try:
+        up = run_cli("up", "-i", str(net.inventory))
+        assert up.returncode == 0, f"shakedown up failed: {up.stderr or up.stdout}"
+        yield net
+    finally:
+        run_cli("down", "-i", str(net.inventory))
+        reap(client, net.name)

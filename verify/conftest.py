@@ -1,0 +1,86 @@
+"""Options and fixtures of the verify suite; the checks themselves live in shakedown.verify.
+
+Needs only the chain RPC and the node databases. ``node`` parametrizes per-node checks with
+the inventory's nodes (ids ``node-100``...), so a failure names its node in its id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+
+from shakedown.errors import ConfigError, UnreachableError
+from shakedown.model import Testnet
+from shakedown.verify.plugin import (
+    JsonSummary,
+    VerifyConfig,
+    add_options,
+    order_and_check,
+    register_groups,
+)
+from shakedown.verify.session import VerifySession
+from shakedown.verify.target import NodeTarget, Target, pick_testnet, resolve_target
+
+CONFIG = pytest.StashKey[VerifyConfig]()
+TESTNET = pytest.StashKey[Testnet]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    add_options(parser)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    register_groups(config)
+    config.stash[CONFIG] = cfg = VerifyConfig.from_pytest(config)
+    try:  # the inventory alone, no network: a bad one is a usage error, before anything runs
+        config.stash[TESTNET], _ = pick_testnet(cfg.inventory, cfg.testnet)
+    except ConfigError as e:
+        raise pytest.UsageError(str(e)) from None
+    if cfg.json_summary is not None:
+        config.pluginmanager.register(JsonSummary(cfg.json_summary, cfg), "sd-json-summary")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "node" in metafunc.fixturenames:
+        names = [n.name for n in metafunc.config.stash[TESTNET].nodes]
+        metafunc.parametrize("node", names, ids=names, indirect=True)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    order_and_check(config, items)
+
+
+@pytest.fixture(scope="session")
+def verify_run(pytestconfig: pytest.Config) -> Iterator[VerifySession]:
+    cfg = pytestconfig.stash[CONFIG]
+    try:
+        target = resolve_target(cfg.inventory, testnet=cfg.testnet, record_path=cfg.record)
+    except ConfigError as e:
+        pytest.fail(str(e), pytrace=False)
+    summary = pytestconfig.pluginmanager.get_plugin("sd-json-summary")
+    if summary is not None:
+        summary.testnet = target.testnet.name
+    with VerifySession(cfg, target) as run:
+        yield run
+        if summary is not None:
+            summary.stats = run.stats()
+
+
+@pytest.fixture(scope="session")
+def target(verify_run: VerifySession) -> Target:
+    return verify_run.target
+
+
+@pytest.fixture
+def node(request: pytest.FixtureRequest, target: Target) -> NodeTarget:
+    return target.node(request.param)
+
+
+@pytest.fixture
+def db(verify_run: VerifySession, node: NodeTarget) -> psycopg.Connection:
+    try:
+        return verify_run.conn(node)
+    except UnreachableError as e:
+        pytest.fail(str(e), pytrace=False)
