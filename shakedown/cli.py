@@ -21,6 +21,7 @@ from shakedown.chain import cli as chain_cli
 from shakedown.errors import ShakedownError
 from shakedown.faults import cli as faults_cli
 from shakedown.model import Testnet, load_inventory
+from shakedown.scenarios import cli as scenarios_cli
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_INVENTORY = "inventories/local.py"
@@ -44,6 +45,7 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_parser(name, parents=[common], help=help_text).set_defaults(handler=_testnet)
     faults_cli.add_parser(sub, common)
     chain_cli.add_parser(sub, common)
+    scenarios_cli.add_parsers(sub, common)
     return parser
 
 

@@ -13,6 +13,7 @@ import pytest
 
 from shakedown.errors import ConfigError, UnreachableError
 from shakedown.model import Testnet
+from shakedown.verify.payer import STUCK_AFTER_S
 from shakedown.verify.plugin import (
     JsonSummary,
     VerifyConfig,
@@ -29,6 +30,10 @@ TESTNET = pytest.StashKey[Testnet]()
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     add_options(parser)
+    parser.getgroup("shakedown").addoption(
+        "--report-stuck-after", dest="sd_report_stuck_after", metavar="SECONDS", type=float,
+        default=STUCK_AFTER_S, help="seconds a node's own payer report may stay pending "
+                                    f"(default: {STUCK_AFTER_S:g})")
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -1,17 +1,38 @@
-"""Payer-report checks (marker ``payer``): reserved until the payer pipeline (issue #7) lands.
+"""Payer reports move on, carry their quorum and match the chain; the chain's books balance."""
 
-To come here, each reading the databases through ``shakedown.observe`` and the chain through
-``shakedown.chain.ops.Chain``:
+import psycopg
+import pytest
 
-- no payer report stuck past a threshold (``read_payer_reports_by_status``: none pending
-  attestation or submission for longer than the report interval allows);
-- submitted reports carry a quorum of attestations (``payer_report_attestations``, n/2+1 of
-  the canonical nodes, each signature by the node's registered signer);
-- settled reports in every database match the PayerReportManager (``read_settled_reports``
-  against ``Chain.get_payer_report``);
-- payer balances equal deposits minus settled fees minus withdrawals, and the FeeToken supply
-  is conserved (``Chain.payer_registry_totals``, ``Chain.fee_token_supply``);
-- settled usage leaves ``unsettled_usage`` (``read_unsettled_usage_per_payer``).
+from shakedown.verify import payer
+from shakedown.verify.plugin import expect_none
+from shakedown.verify.session import VerifySession
+from shakedown.verify.target import NodeTarget
 
-No test is defined until the pipeline produces reports to check.
-"""
+pytestmark = pytest.mark.payer
+
+
+def test_no_report_stuck(pytestconfig: pytest.Config, node: NodeTarget,
+                         db: psycopg.Connection) -> None:
+    stuck_after = pytestconfig.getoption("sd_report_stuck_after")
+    expect_none(payer.check_stuck(db, node.name, node.node_id, stuck_after))
+
+
+def test_reports_have_quorum(verify_run: VerifySession, node: NodeTarget,
+                             db: psycopg.Connection) -> None:
+    canonical = set(verify_run.chain().canonical_node_ids())
+    expect_none(payer.check_quorum(db, node.name, node.node_id, verify_run.signers(),
+                                   canonical))
+
+
+def test_settled_reports_match_chain(verify_run: VerifySession, node: NodeTarget,
+                                     db: psycopg.Connection) -> None:
+    wait_s = max(verify_run.config.settle_s, 10.0)
+    expect_none(payer.check_settled(db, node.name, verify_run.chain(), wait_s))
+
+
+def test_payer_balances(verify_run: VerifySession) -> None:
+    expect_none(payer.check_balances(verify_run.chain()))
+
+
+def test_fee_token_supply(verify_run: VerifySession) -> None:
+    expect_none(payer.check_token_supply(verify_run.chain()))

@@ -41,10 +41,13 @@ def test_clean_testnet_passes_with_json_and_junit(verify: Verify, tmp_path: Path
         "test_no_fault_left_behind", *each("test_node_registered", *ALL_NODES),
         *each("test_node_info_matches_chain", *ALL_NODES),
         *each("test_no_sequence_gaps", *ALL_NODES), *each("test_signatures_valid", *ALL_NODES),
-        *each("test_unsettled_usage_priced", *ALL_NODES)}
+        *each("test_unsettled_usage_priced", *ALL_NODES),
+        *each("test_no_report_stuck", *ALL_NODES), *each("test_reports_have_quorum", *ALL_NODES),
+        *each("test_settled_reports_match_chain", *ALL_NODES),
+        "test_payer_balances", "test_fee_token_supply"}
     suite = ET.parse(junit).getroot().find("testsuite")
     assert suite is not None
-    assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == ("19", "0", "0")
+    assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == ("30", "0", "0")
     names = {case.get("name") for case in suite.iter("testcase")}
     assert names == set(result.checks)
 
@@ -85,7 +88,10 @@ def test_an_unreachable_database_is_named_without_its_password(net: Net, verify:
     result.only_failed({"test_converged", *each("test_node_info_matches_chain", "node-200"),
                         *each("test_no_sequence_gaps", "node-200"),
                         *each("test_signatures_valid", "node-200"),
-                        *each("test_unsettled_usage_priced", "node-200")}, unreachable)
+                        *each("test_unsettled_usage_priced", "node-200"),
+                        *each("test_no_report_stuck", "node-200"),
+                        *each("test_reports_have_quorum", "node-200"),
+                        *each("test_settled_reports_match_chain", "node-200")}, unreachable)
     password = net.data.get("db_password", "shakedown")
     assert f":{password}@" not in result.process.stdout + json.dumps(result.data)
 

@@ -1,0 +1,379 @@
+"""Fault kinds on a whole host (a VM reached over SSH): each kind's parameters and its plan.
+
+A plan is shell, built here and run on the host by ``shakedown.faults.hosts``: a precheck that
+refuses (exit 3, one line on stderr) before anything changes, the apply commands, and the undo
+commands that go into the ledger. Every undo command is idempotent: what is already gone
+counts as removed. Every artifact carries a reserved name (``shakedown.faults.names``): the
+root qdisc ``5d:`` (per destination: an htb passing unclassified traffic untouched, with a
+class ``5d:N`` and leaf ``5dNN:`` per fault), rules in our own iptables chain with the comment
+``sd-<tag>``, a runtime drop-in ``shakedown-clock.conf``.
+
+    kind = HOST_KINDS["netem"]
+    values = kind.parse({"delay_ms": "100", "dst": "10.213.0.12"})
+    plan = kind.plan(HostFacts(device="eth0"), values, tag="1a2b3c4d")
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import shlex
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from shakedown.errors import ConfigError, FaultError
+from shakedown.faults.kinds import Kind, Param, Plan
+from shakedown.faults.names import IPTABLES_CHAIN, TC_HANDLE, TC_HANDLE_HEX
+
+REFUSED = 3  # a precheck's exit code: nothing was changed
+FIRST_CLASS, LAST_CLASS = 1, 64  # htb classes 5d:1..5d:40 (hex), one per destination fault
+# An unshaped htb class: its leaf (netem, tbf) does the work. htb rather than prio: both the
+# Debian VM kernel and container kernels without sch_prio have it.
+_OPEN_CLASS = "htb rate 10gbit ceil 10gbit burst 256k cburst 256k quantum 60000"
+_IPT = "iptables -w 5"
+_UNIT = re.compile(r"^[A-Za-z0-9@._:\\-]+$")
+_DEVICE = re.compile(r"^[A-Za-z0-9._@-]{1,15}$")
+
+
+@dataclass(frozen=True)
+class HostFacts:
+    """What a plan needs to know about the host: its NIC, routes, classes in use.
+
+    ``routes`` maps a destination address to the device that reaches it; ``taken`` holds the
+    htb class minors of open per-destination faults, per device."""
+
+    device: str
+    routes: dict[str, str] = field(default_factory=dict)
+    taken: dict[str, set[int]] = field(default_factory=dict)
+
+    def device_for(self, networks: list[str]) -> str:
+        devices = {self.routes.get(n.split("/")[0], "") for n in networks}
+        if len(devices) != 1 or "" in devices:
+            raise ConfigError(f"destinations {', '.join(networks)} are not reached through "
+                              f"one device (routes: {self.routes})")
+        return devices.pop()
+
+    def free_class(self, device: str) -> int:
+        """An htb class of ours on ``device`` that no open fault uses."""
+        used = self.taken.get(device, set())
+        for minor in range(FIRST_CLASS, LAST_CLASS + 1):
+            if minor not in used:
+                return minor
+        raise FaultError(f"{device}: all {LAST_CLASS} per-destination classes are in use; "
+                         "clear a fault first")
+
+
+@dataclass(frozen=True)
+class HostPlan:
+    apply: list[str]
+    undo: list[str]
+    mechanism: str
+    precheck: str = ""
+    instant: bool = False  # nothing stays behind (restart)
+    notes: dict[str, Any] = field(default_factory=dict)
+
+
+HostPlanner = Callable[[HostFacts, dict[str, Any], str], HostPlan]
+
+
+def _unplanned(*args: Any) -> Plan:
+    raise FaultError("a host fault kind has no Docker plan")
+
+
+@dataclass(frozen=True)
+class HostKind:
+    """A fault kind on a host; ``wants_routes`` names the parameter holding destinations."""
+
+    name: str
+    summary: str
+    planner: HostPlanner
+    params: Mapping[str, Param] = field(default_factory=dict)
+    wants_routes: str = ""
+
+    def parse(self, raw: Mapping[str, Any] | None) -> dict[str, Any]:
+        """Typed values (the same rules as the Docker kinds); ConfigError for bad ones."""
+        return Kind(self.name, self.summary, ("host",), _unplanned, self.params).parse(raw)
+
+    def plan(self, facts: HostFacts, values: dict[str, Any], tag: str) -> HostPlan:
+        return self.planner(facts, values, tag)
+
+
+def refuse(condition: str, message: str) -> str:
+    """Shell: exit REFUSED with ``message`` when ``condition`` (a shell test) holds."""
+    return f"if {condition}; then echo {shlex.quote(message)} >&2; exit {REFUSED}; fi"
+
+
+def networks(raw: str, what: str) -> list[str]:
+    """Comma-separated IPv4 addresses or CIDRs -> normalised ``a.b.c.d/len`` strings."""
+    out = []
+    for item in filter(None, (s.strip() for s in raw.split(","))):
+        try:
+            net = ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise ConfigError(f"{what}={item!r}: not an IPv4 address or network") from None
+        if net.version != 4:
+            raise ConfigError(f"{what}={item!r}: only IPv4 is supported")
+        out.append(str(net))
+    return out
+
+
+def _device(facts: HostFacts, v: dict[str, Any]) -> str:
+    device = v.get("device") or facts.device
+    if not _DEVICE.match(device):
+        raise ConfigError(f"device={device!r}: not a network device name")
+    return str(device)
+
+
+def _unit(v: dict[str, Any]) -> str:
+    unit = str(v["unit"])
+    if not _UNIT.match(unit):
+        raise ConfigError(f"unit={unit!r}: not a systemd unit name")
+    return unit
+
+
+# --- tc: a root qdisc of ours, or one class of our htb root per destination fault -----------
+
+def _leaf(minor: int) -> str:
+    return f"{TC_HANDLE_HEX}{minor:02x}:"
+
+
+def _ours_root(dev: str) -> str:
+    return f"tc qdisc show dev {dev} root 2>/dev/null | grep -q ' {TC_HANDLE} '"
+
+
+def _read_qdiscs(dev: str) -> str:
+    """Shell: the device's qdiscs into $sd_q, read once for the precheck and the apply."""
+    return f'sd_q=$(tc qdisc show dev {dev} 2>/dev/null)'
+
+
+def _tc_plan(facts: HostFacts, v: dict[str, Any], tag: str, qdisc: list[str],
+             what: str) -> HostPlan:
+    dsts = networks(v["dst"], "dst")
+    q = " ".join(qdisc)
+    ours = f'case "$sd_q" in *" {TC_HANDLE} root"*) true ;; *) false ;; esac'
+    if not dsts:
+        dev = _device(facts, v)
+        return HostPlan(
+            apply=[f"tc qdisc add dev {dev} root handle {TC_HANDLE} {q}"],
+            undo=[f"if {_ours_root(dev)}; then tc qdisc del dev {dev} root; fi"],
+            mechanism=f"tc {what} on {dev} (egress, whole host)",
+            precheck=_read_qdiscs(dev) + "\n" + refuse(
+                ours, f"{dev} already carries a shakedown qdisc; clear that fault first"),
+            notes={"device": dev})
+    dev = v.get("device") or facts.device_for(dsts)
+    _device(facts, {"device": dev})
+    minor = facts.free_class(dev)
+    leaf, cls = _leaf(minor), f"{TC_HANDLE}{minor:x}"
+    htb = f"qdisc htb {TC_HANDLE} root"
+    batch = [f"class add dev {dev} parent {TC_HANDLE} classid {cls} {_OPEN_CLASS}",
+             f"qdisc add dev {dev} parent {cls} handle {leaf} {q}",
+             *(f"filter add dev {dev} parent {TC_HANDLE} protocol ip prio {minor} u32 "
+               f"match ip dst {d} flowid {cls}" for d in dsts)]
+    root = f"qdisc add dev {dev} root handle {TC_HANDLE} htb"
+    htb_root = f"tc qdisc show dev {dev} root 2>/dev/null | grep -q '^{htb} '"
+    any_class = f"tc class show dev {dev} | grep -q '^class htb {TC_HANDLE}'"
+    return HostPlan(
+        # one tc process for the whole change: each one costs a lot on a slow VM
+        apply=["{ case \"$sd_q\" in *\"" + htb + "\"*) ;; *) echo '" + root + "' ;; esac; "
+               + " ".join(f"echo '{line}';" for line in batch) + " } | tc -batch -"],
+        undo=[f"tc filter del dev {dev} parent {TC_HANDLE} protocol ip prio {minor} "
+              "2>/dev/null; true",
+              f"if tc class show dev {dev} 2>/dev/null | grep -q '^class htb {cls} '; then "
+              f"tc class del dev {dev} classid {cls}; fi",
+              f"if {htb_root} && ! {any_class}; then tc qdisc del dev {dev} root; fi"],
+        mechanism=f"tc {what} on {dev} toward {', '.join(dsts)} (htb class {cls} + u32)",
+        precheck="\n".join([
+            _read_qdiscs(dev),
+            refuse(f'{ours} && case "$sd_q" in *"{htb}"*) false ;; *) true ;; esac',
+                   f"{dev} carries a whole-host shakedown qdisc; clear that fault first"),
+            refuse(f'case "$sd_q" in *" {leaf} "*) true ;; *) false ;; esac',
+                   f"class {cls} on {dev} is taken (by another controller?); retry")]),
+        notes={"device": dev, "class": cls, "minor": minor, "dst": dsts})
+
+
+def _netem(facts: HostFacts, v: dict[str, Any], tag: str) -> HostPlan:
+    qdisc = ["netem"]
+    if v["delay_ms"]:
+        qdisc += ["delay", f"{v['delay_ms']}ms"]
+        if v["jitter_ms"]:
+            qdisc += [f"{v['jitter_ms']}ms"]
+    elif v["jitter_ms"] or v["reorder_pct"]:
+        raise ConfigError("netem: jitter_ms and reorder_pct need delay_ms")
+    for name, word in (("loss_pct", "loss"), ("duplicate_pct", "duplicate"),
+                       ("corrupt_pct", "corrupt"), ("reorder_pct", "reorder")):
+        if v[name]:
+            qdisc += [word, f"{v[name]:g}%"]
+    if v["rate_kbit"]:
+        qdisc += ["rate", f"{v['rate_kbit']}kbit"]
+    if v["limit"]:
+        qdisc += ["limit", str(v["limit"])]
+    if len(qdisc) == 1:
+        raise ConfigError("netem: give at least one of delay_ms, loss_pct, duplicate_pct, "
+                          "corrupt_pct, rate_kbit")
+    return _tc_plan(facts, v, tag, qdisc, "netem")  # the kernel loads sch_netem on demand
+
+
+def _tbf(facts: HostFacts, v: dict[str, Any], tag: str) -> HostPlan:
+    qdisc = ["tbf", "rate", f"{v['rate_kbit']}kbit", "burst", f"{v['burst_kbit']}kbit",
+             "latency", f"{v['latency_ms']}ms"]
+    return _tc_plan(facts, v, tag, qdisc, "tbf")
+
+
+# --- iptables: our chain, rules tagged sd-<tag> ----------------------------------------------
+
+def _ipt_add(tag: str, rules: list[str]) -> list[str]:
+    """One ``iptables -S`` and one ``iptables-restore --noflush`` (each iptables process is
+    slow on a small VM): create our chain and its jumps when missing, append tagged rules."""
+    c = IPTABLES_CHAIN
+    jumps = [(f"-A INPUT ! -i lo -j {c}", f"-I INPUT 1 ! -i lo -j {c}"),
+             (f"-A OUTPUT ! -o lo -j {c}", f"-I OUTPUT 1 ! -o lo -j {c}")]
+    lines = ["echo '*filter'",
+             f"case \"$sd_all\" in *'-N {c}'*) ;; *) echo ':{c} - [0:0]' ;; esac",
+             *(f"printf '%s\\n' \"$sd_all\" | grep -qxe '{have}' || echo '{add}'"
+               for have, add in jumps),
+             *(f"echo '-A {c} {r} -m comment --comment sd-{tag}'" for r in rules),
+             "echo COMMIT"]
+    return [f"sd_all=$({_IPT} -S)",
+            "{ " + "; ".join(lines) + "; } | iptables-restore -w 5 --noflush",
+            "{ conntrack -F >/dev/null 2>&1; true; }"]  # open flows meet the rules now
+
+
+def ipt_remove(tag: str) -> str:
+    """Delete the rules tagged ``tag``; drop our chain and its jumps once it is empty.
+    Never a flush: only lines we can name are deleted."""
+    c = IPTABLES_CHAIN
+    mine = f"grep -E -- '--comment \"?sd-{tag}\"?( |$)'"
+    jumps = [f"-A INPUT ! -i lo -j {c}", f"-A OUTPUT ! -o lo -j {c}"]
+    last = " ".join(f"printf '%s\\n' \"$sd_all\" | grep -qxe '{j}' && echo '-D{j[2:]}';"
+                    for j in jumps)
+    return (
+        f"sd_all=$({_IPT} -S 2>/dev/null) || exit 0; "
+        f"sd_ours=$(printf '%s\\n' \"$sd_all\" | grep -e '^-A {c} '); "
+        f"sd_mine=$(printf '%s\\n' \"$sd_ours\" | {mine}); "
+        f"sd_rest=$(printf '%s\\n' \"$sd_ours\" | grep -vE -- '--comment \"?sd-{tag}\"?( |$)'); "
+        f"case \"$sd_all\" in *'-N {c}'*) ;; *) exit 0 ;; esac; "
+        f"if [ -z \"$sd_mine\" ] && [ -n \"$sd_rest\" ]; then exit 0; fi; "
+        f"{{ echo '*filter'; printf '%s\\n' \"$sd_mine\" | sed -n 's/^-A /-D /p'; "
+        f"if [ -z \"$sd_rest\" ]; then {last} echo '-X {c}'; fi; echo COMMIT; }} "
+        f"| iptables-restore -w 5 --noflush")
+
+
+def _rules_plan(tag: str, rules: list[str], mechanism: str) -> HostPlan:
+    return HostPlan(_ipt_add(tag, rules), [ipt_remove(tag)], mechanism)
+
+
+def _keep_ssh(port: int) -> list[str]:
+    """SSH into this host passes our chain, so the controller can always clear the fault."""
+    return [f"-p tcp --dport {port} -j RETURN", f"-p tcp --sport {port} -j RETURN"]
+
+
+def _partition(facts: HostFacts, v: dict[str, Any], tag: str) -> HostPlan:
+    peers = networks(v["peers"], "peers")
+    if not peers:
+        raise ConfigError("partition: peers=ADDR[,ADDR...] names the hosts to cut off")
+    rules = _keep_ssh(v["ssh_port"])
+    for p in peers:
+        if v["direction"] in ("both", "out"):
+            rules.append(f"-d {p} -j DROP")
+        if v["direction"] in ("both", "in"):
+            rules.append(f"-s {p} -j DROP")
+    return _rules_plan(tag, rules, f"iptables DROP {v['direction']} with {', '.join(peers)}")
+
+
+def _blackhole(facts: HostFacts, v: dict[str, Any], tag: str) -> HostPlan:
+    """Everything in and out is dropped but SSH to this host (the controller keeps its way in)."""
+    rules = [*_keep_ssh(v["ssh_port"]), "-j DROP"]
+    return _rules_plan(tag, rules, f"iptables DROP of all but SSH (port {v['ssh_port']})")
+
+
+def _loss(facts: HostFacts, v: dict[str, Any], tag: str) -> HostPlan:
+    stat = f"-m statistic --mode random --probability {v['percent'] / 100:.4f} -j DROP"
+    dsts = networks(v["dst"], "dst")
+    rules = [f"-d {d} {stat}" for d in dsts] + [f"-s {d} {stat}" for d in dsts] or [stat]
+    return _rules_plan(tag, rules, "iptables statistic DROP")
+
+
+# --- processes: systemd units ----------------------------------------------------------------
+
+def _unit_exists(unit: str) -> str:
+    return refuse(f"! systemctl cat {unit} >/dev/null 2>&1", f"no systemd unit {unit}")
+
+
+def _systemctl(action: str, undo: str | None) -> HostPlanner:
+    def plan(facts: HostFacts, v: dict[str, Any], tag: str) -> HostPlan:
+        unit = _unit(v)
+        back = [undo.format(unit=unit)] if undo else []
+        return HostPlan([action.format(unit=unit)], back, action.split(" {")[0],
+                        precheck=_unit_exists(unit), instant=undo is None)
+
+    return plan
+
+
+FAKETIME_GLOB = "/usr/lib/*/faketime/libfaketime.so.1"
+CLOCK_DROPIN = "shakedown-clock.conf"
+
+
+def _clock(facts: HostFacts, v: dict[str, Any], tag: str) -> HostPlan:
+    """A runtime drop-in (gone at reboot too) preloads libfaketime; the unit restarts."""
+    unit = _unit(v)
+    d = f"/run/systemd/system/{unit}.d"
+    if "." not in unit:
+        d = f"/run/systemd/system/{unit}.service.d"
+    write = (f"printf '%s\\n' '[Service]' \"Environment=LD_PRELOAD=$lib\" "
+             f"'Environment=FAKETIME={v['offset_s']:+g} FAKETIME_DONT_FAKE_MONOTONIC=1' "
+             f"> {d}/{CLOCK_DROPIN}")
+    return HostPlan(
+        apply=[f"mkdir -p {d}", write,
+               "systemctl daemon-reload", f"systemctl restart {unit}"],
+        undo=[f"if [ -e {d}/{CLOCK_DROPIN} ]; then rm -f {d}/{CLOCK_DROPIN} && "
+              f"systemctl daemon-reload && {{ ! systemctl is-active -q {unit} || "
+              f"systemctl restart {unit}; }}; fi"],
+        mechanism=f"libfaketime drop-in on {unit}, restarted",
+        precheck=_unit_exists(unit) + "\n" +
+        f"lib=$(ls {FAKETIME_GLOB} 2>/dev/null | head -n 1)\n" +
+        refuse('[ -z "$lib" ]', "libfaketime is not installed (apt-get install libfaketime)"))
+
+
+# --- the catalogue ---------------------------------------------------------------------------
+
+_WHERE = {"device": Param(str, ""), "dst": Param(str, "")}
+HOST_KINDS: dict[str, HostKind] = {
+    "netem": HostKind(
+        "netem", "tc netem on the host's NIC, or toward dst only (one link or a tier)", _netem,
+        {**_WHERE, "delay_ms": Param(int, 0, 0, 600_000), "jitter_ms": Param(int, 0, 0, 600_000),
+         "loss_pct": Param(float, 0.0, 0, 100), "duplicate_pct": Param(float, 0.0, 0, 100),
+         "corrupt_pct": Param(float, 0.0, 0, 100), "reorder_pct": Param(float, 0.0, 0, 100),
+         "rate_kbit": Param(int, 0, 0, 10**8), "limit": Param(int, 0, 0, 10**7)}, "dst"),
+    "tbf": HostKind(
+        "tbf", "shape the host's egress (or toward dst) with tc tbf", _tbf,
+        {**_WHERE, "rate_kbit": Param(int, None, 8, 10**8),
+         "burst_kbit": Param(int, 32, 1, 10**6), "latency_ms": Param(int, 400, 1, 60_000)},
+        "dst"),
+    "partition": HostKind(
+        "partition", "drop traffic with peers (both, in or out); SSH to this host passes",
+        _partition,
+        {"peers": Param(str, None),
+         "direction": Param(str, "both", choices=("both", "in", "out")),
+         "ssh_port": Param(int, 22, 1, 65535)}),
+    "blackhole": HostKind("blackhole", "drop everything but SSH", _blackhole,
+                          {"ssh_port": Param(int, 22, 1, 65535)}),
+    "loss": HostKind("loss", "drop this share of packets (iptables statistic)", _loss,
+                     {"percent": Param(float, None, 0.0, 100.0), "dst": Param(str, "")}),
+    "stop": HostKind("stop", "systemctl stop a unit; cleared by start",
+                     _systemctl("systemctl stop {unit}", "systemctl start {unit}"),
+                     {"unit": Param(str, None)}),
+    "kill": HostKind("kill", "SIGKILL every process of a unit; cleared by start",
+                     _systemctl("systemctl kill --signal=SIGKILL {unit}",
+                                "systemctl start {unit}"), {"unit": Param(str, None)}),
+    "pause": HostKind("pause", "SIGSTOP every process of a unit; cleared by SIGCONT",
+                      _systemctl("systemctl kill --signal=SIGSTOP {unit}",
+                                 "if systemctl is-active -q {unit}; then "
+                                 "systemctl kill --signal=SIGCONT {unit}; fi"),
+                      {"unit": Param(str, None)}),
+    "restart": HostKind("restart", "systemctl restart a unit (nothing to clear)",
+                        _systemctl("systemctl restart {unit}", None), {"unit": Param(str, None)}),
+    "clock-skew": HostKind("clock-skew", "the unit's clock runs offset_s off (libfaketime)",
+                           _clock, {"unit": Param(str, None),
+                                    "offset_s": Param(float, None, -10**8, 10**8)}),
+}

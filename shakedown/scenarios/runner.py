@@ -1,0 +1,372 @@
+"""Run one scenario end to end and keep its verdict, whatever happens on the way.
+
+Lifecycle: plan (schedule from the seed) -> deploy a fresh testnet -> clear leftover faults ->
+workload and fault schedule -> final heal -> settle -> checks (the scenario's, the history
+set checker, the verify suite) -> logs -> teardown -> report. Teardown lives in an ExitStack
+that runs in reverse order, continues past errors and collects them, with a fresh deadline;
+a teardown error is reported beside the verdict, never instead of it. Ctrl-C stops the
+workload, still tears down, and keeps the verdict if the checks already ran.
+
+    result = run_scenario(get("smoke"), RunOptions(seed=7))
+    result.verdict, result.exit_code, result.run_dir
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import random
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from shakedown.errors import ConfigError, ShakedownError
+from shakedown.scenarios.api import Fault, Scenario
+from shakedown.scenarios.driver import Driver
+from shakedown.scenarios.expectations import FAIL, PASS, SKIP, Check, Expectation, HistorySet
+from shakedown.scenarios.history import History, read_history
+from shakedown.scenarios.probe import Probe, Sampler
+from shakedown.scenarios.provision import RunTestnet
+from shakedown.scenarios.schedule import plan
+from shakedown.scenarios.verify_suite import VerifySuite
+from shakedown.scenarios.view import RunView
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_RUNS_DIR = REPO_ROOT / ".shakedown" / "runs"
+EXIT = {"pass": 0, "fail": 1, "error": 2}
+
+
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How to run: seed (None: drawn and recorded), overrides, where runs go, teardown."""
+
+    seed: int | None = None
+    keep: bool = False
+    verify: bool = True
+    images: Mapping[str, str] = field(default_factory=dict)
+    node_env: Mapping[int, Mapping[str, str]] = field(default_factory=dict)  # 0: every node
+    runs_dir: Path = DEFAULT_RUNS_DIR
+    verbose: bool = False
+    teardown_timeout_s: float = 180.0
+    say: Callable[[str], None] = _stderr
+
+
+@dataclass
+class Phase:
+    name: str
+    start_s: float
+    duration_s: float = 0.0
+    ok: bool = True
+    error: str = ""
+
+
+@dataclass
+class RunResult:
+    """Everything the reports need; ``verdict`` is pass, fail or error (could not run)."""
+
+    scenario: Scenario
+    seed: int
+    run_dir: Path
+    started_at: str
+    testnet: str = ""
+    verdict: str = "error"
+    error: str = ""
+    interrupted: bool = False
+    checks: list[Check] = field(default_factory=list)
+    phases: list[Phase] = field(default_factory=list)
+    teardown_errors: list[str] = field(default_factory=list)
+    fault_errors: list[str] = field(default_factory=list)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    traffic: dict[str, Any] = field(default_factory=dict)
+    duration_s: float = 0.0
+    kept: bool = False
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT[self.verdict]
+
+    @property
+    def failed_checks(self) -> list[Check]:
+        return [c for c in self.checks if c.status == FAIL]
+
+
+def with_overrides(scenario: Scenario, options: RunOptions) -> Scenario:
+    """The scenario with the options' images and node environment merged into its topology."""
+    topo = scenario.topology
+    env: dict[int, dict[str, str]] = {int(k): dict(v) for k, v in topo.node_env.items()}
+    for node_id, values in options.node_env.items():
+        ids = [(k + 1) * 100 for k in range(topo.nodes)] if int(node_id) == 0 else [int(node_id)]
+        for i in ids:
+            env.setdefault(i, {}).update(values)
+    topo = dataclasses.replace(topo, node_env=env, images={**topo.images, **options.images})
+    return dataclasses.replace(scenario, topology=topo)
+
+
+class Run:
+    """One run's state; ``execute()`` never raises for anything the run itself went through."""
+
+    def __init__(self, scenario: Scenario, options: RunOptions):
+        self.options = options
+        self.scenario = with_overrides(scenario, options)
+        self.seed = options.seed if options.seed is not None else random.SystemRandom().randrange(
+            1, 2**31)
+        self.started = time.monotonic()
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        run_dir = options.runs_dir / f"{stamp}-{scenario.name}-s{self.seed}"
+        k = 1
+        while run_dir.exists():
+            k += 1
+            run_dir = options.runs_dir / f"{stamp}-{scenario.name}-s{self.seed}-{k}"
+        run_dir.mkdir(parents=True)
+        self.result = RunResult(self.scenario, self.seed, run_dir,
+                                datetime.now(UTC).isoformat(timespec="seconds"))
+        self.history = History(run_dir / "history.jsonl", started=self.started)
+        self.net: RunTestnet | None = None
+        self.driver: Driver | None = None
+        self.checks_ran = False
+
+    def say(self, line: str) -> None:
+        self.options.say(f"{self.scenario.name}: {line}")
+
+    @contextlib.contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        ph = Phase(name, round(time.monotonic() - self.started, 3))
+        self.result.phases.append(ph)
+        self.history.info("phase", phase=name, state="begin")
+        began = time.monotonic()
+        try:
+            yield
+        except BaseException as e:
+            ph.ok, ph.error = False, str(e) or type(e).__name__
+            raise
+        finally:
+            ph.duration_s = round(time.monotonic() - began, 3)
+            self.history.info("phase", phase=name, state="done", ok=ph.ok,
+                              duration_s=ph.duration_s)
+
+    def execute(self) -> RunResult:
+        stack = contextlib.ExitStack()
+        try:
+            self._run(stack)
+        except KeyboardInterrupt:
+            self.result.interrupted = True
+            self.result.error = "interrupted (Ctrl-C)"
+            self.say("interrupted: healing and tearing down")
+        except ShakedownError as e:
+            self.result.error = str(e)
+            self.say(f"could not run: {e}")
+        except Exception as e:  # a bug of ours: still tear down, say what happened
+            self.result.error = f"{type(e).__name__}: {e}"
+            self.say(f"could not run: {self.result.error}")
+        finally:
+            if self.driver is not None:
+                self.driver.halt()
+            self._teardown(stack)
+            self._finish()
+        return self.result
+
+    def _run(self, stack: contextlib.ExitStack) -> None:
+        scenario = self.scenario
+        with self.phase("plan"):
+            schedule = plan(scenario.faults, scenario.workload_end_s, random.Random(self.seed))
+            if schedule and not scenario.topology.chaos:
+                raise ConfigError(f"{scenario.name}: topology has chaos off but a fault schedule")
+            self.history.info("plan", scenario=scenario.name, seed=self.seed,
+                              schedule=[p.to_json() for p in schedule])
+            images = resolve_images(self.options.verbose, self.say)
+            self.net = RunTestnet.create(scenario.name, scenario.topology, self.result.run_dir,
+                                         images)
+            self.result.testnet = self.net.name
+        net = self.net
+        stack.callback(self._guard, "teardown", self._remove_testnet)
+        stack.callback(self._guard, "logs", lambda: net.collect_logs(self.result.run_dir / "logs"))
+        self.say(f"seed {self.seed}; deploying testnet {net.name} ({scenario.topology.nodes} "
+                 f"nodes, {scenario.topology.gateways} gateway)")
+        with self.phase("deploy"):
+            summary = net.deploy(self.options.verbose)
+        self.say(f"deployed in {self.result.phases[-1].duration_s:.1f}s ({summary})")
+        record = net.record()
+        injector = None
+        if any(isinstance(p.what, Fault) for p in schedule) or scenario.topology.chaos:
+            with self.phase("setup"):
+                injector = _injector(net, needed=any(isinstance(p.what, Fault) for p in schedule))
+                if injector is not None:
+                    left = injector.clear_all()
+                    self.history.info("heal", window="leftovers", cleared=len(left))
+        dsns = {n["name"]: n["dsn"] for n in record["nodes"]}
+        probe = Probe(dsns)
+        stack.callback(probe.close)
+        self.driver = driver = Driver(scenario, net, record, self.history, probe, injector,
+                                      self.say)
+        if injector is not None:
+            stack.callback(self._guard, "final heal", self._final_heal)
+        with self.phase("ready"):
+            driver.ready()
+        sampler = Sampler(probe, partial(self.history.info, "sample")).start()
+        stack.callback(sampler.stop)
+        with self.phase("workload"):
+            driver.run_workload(schedule)
+        with self.phase("heal"):
+            driver.heal()
+        self.result.fault_errors = list(driver.fault_errors)
+        nodes = driver.canonical()
+        with self.phase("settle"):
+            driver.settle(nodes)
+            driver.health(nodes)
+        sampler.stop()
+        with self.phase("checks"):
+            self._check(probe, nodes)
+
+    def _check(self, probe: Probe, nodes: dict[str, int]) -> None:
+        stores, unread = {}, []
+        for name in nodes:
+            try:
+                stores[name] = probe.store(name)
+            except Exception as e:
+                unread.append(f"{name}: {type(e).__name__}: {e}")
+        view = RunView.from_history(self.scenario, read_history(self.history.path), nodes=nodes,
+                                    stores=stores, run_dir=self.result.run_dir,
+                                    inventory=self.net.inventory if self.net else Path(),
+                                    verify=self.options.verify)
+        expectations: list[Expectation] = [*self.scenario.expect, HistorySet(), VerifySuite()]
+        for exp in expectations:
+            began = time.monotonic()
+            try:
+                check = exp.check(view)
+                if isinstance(exp, HistorySet) and unread:
+                    check = Check(exp.name, FAIL, f"could not read {'; '.join(unread)}")
+            except Exception as e:
+                check = Check(exp.name, FAIL, f"could not check: {type(e).__name__}: {e}")
+            check = dataclasses.replace(check, duration_s=time.monotonic() - began)
+            self.result.checks.append(check)
+            self.history.info("check", name=check.name, status=check.status,
+                              message=check.message)
+            self.say(f"{check.status.upper():4} {check.name}: {check.message}")
+        self.result.metrics.update(view.metrics)
+        self.checks_ran = True
+
+    def _final_heal(self) -> None:
+        if self.driver is not None and self.driver.injector is not None:
+            self.driver.heal()
+
+    def _remove_testnet(self) -> None:
+        net = self.net
+        if net is None:
+            return
+        if self.options.keep:
+            self.result.kept = True
+            self.say(f"kept testnet {net.name}; remove it with: shakedown down -i {net.inventory}")
+            return
+        net.teardown(self.options.teardown_timeout_s, self.options.verbose)
+        left = net.reap()
+        if left:
+            raise ShakedownError(f"teardown left {len(left)} containers; removed them: "
+                                 f"{', '.join(left[:3])}")
+
+    def _guard(self, what: str, fn: Callable[[], Any]) -> None:
+        """Run one teardown step; collect its error instead of raising."""
+        try:
+            fn()
+        except Exception as e:
+            self.result.teardown_errors.append(f"{what}: {e}")
+            self.say(f"{what} failed: {e}")
+
+    def _teardown(self, stack: contextlib.ExitStack) -> None:
+        with _sigint_deferred(self.say), self.phase("teardown"):
+            try:
+                stack.close()
+            except Exception as e:  # callbacks are guarded; this is a last resort
+                self.result.teardown_errors.append(f"teardown: {e}")
+
+    def _finish(self) -> None:
+        result = self.result
+        if self.checks_ran:
+            bad = [c for c in result.checks if c.status not in (PASS, SKIP)]
+            result.verdict = "fail" if bad else "pass"
+        else:
+            result.verdict = "error"
+        result.duration_s = round(time.monotonic() - self.started, 3)
+        if self.driver is not None:
+            stats = [p.stats for p in self.driver.publishers]
+            errors: dict[str, int] = {}
+            for s in stats:
+                for k, v in s.errors.items():
+                    errors[k] = errors.get(k, 0) + v
+            result.traffic = {"sent": sum(s.sent for s in stats),
+                              "acked": sum(s.acked for s in stats),
+                              "failed": sum(s.failed for s in stats), "errors": errors}
+        self.history.info("verdict", verdict=result.verdict, error=result.error,
+                          teardown_errors=result.teardown_errors)
+        self.history.close()
+        from shakedown.scenarios.report import write_reports
+
+        try:
+            write_reports(result)
+        except Exception as e:
+            result.teardown_errors.append(f"report: {type(e).__name__}: {e}")
+        tail = f" (teardown: {'; '.join(result.teardown_errors)})" if result.teardown_errors else ""
+        why = f": {result.error}" if result.error and result.verdict == "error" else ""
+        self.say(f"verdict {result.verdict.upper()}{why} in {result.duration_s:.1f}s; "
+                 f"report {result.run_dir / 'report.html'}{tail}")
+
+
+def run_scenario(scenario: Scenario, options: RunOptions | None = None) -> RunResult:
+    """Run ``scenario`` on a fresh testnet; see the module docstring."""
+    return Run(scenario, options or RunOptions()).execute()
+
+
+_images_cache: dict[str, str] = {}
+
+
+def resolve_images(verbose: bool, say: Callable[[str], None]) -> dict[str, str]:
+    """The image set every run pins into its inventory, built or found once per process."""
+    if not _images_cache:
+        from shakedown.images import connect, ensure_images
+
+        def log(line: str) -> None:
+            if verbose or "built" in line or "building" in line:
+                say(line)
+
+        found = ensure_images(connect(), log=log)
+        _images_cache.update(node=found.node, anvil=found.anvil, postgres=found.postgres,
+                             toxiproxy=found.toxiproxy)
+    return dict(_images_cache)
+
+
+def _injector(net: RunTestnet, needed: bool) -> Any:
+    """The testnet's fault injector; None when faults are not installed and none are needed."""
+    try:
+        from shakedown.faults import Injector
+    except ImportError as e:
+        if needed:
+            raise ShakedownError(f"fault injection is unavailable: {e}") from e
+        return None
+    return Injector.for_testnet(net.model)
+
+
+@contextlib.contextmanager
+def _sigint_deferred(say: Callable[[str], None]) -> Iterator[None]:
+    """While tearing down, a Ctrl-C only says to wait (teardown subprocesses run detached)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        say("tearing down; please wait (the testnet must not be left behind)")
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -1,0 +1,151 @@
+"""Host faults over SSH, the pure parts: parameters, plans, generated shell, the ledger helper."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from dataclasses import asdict
+from pathlib import Path
+
+import pytest
+
+from shakedown.errors import ConfigError, FaultError
+from shakedown.faults.hostkinds import HOST_KINDS, HostFacts
+from shakedown.faults.hosts import (
+    HostInjector,
+    _apply_error,
+    _facts_script,
+    helper_source,
+    ship_script,
+)
+from shakedown.faults.ledger import Entry, Ledger
+from shakedown.faults.ssh import SSHTarget
+
+FACTS = HostFacts(device="eth0", routes={"10.213.0.12": "eth0", "10.213.0.13": "eth0"},
+                  taken={"eth0": {1}})
+
+
+def plan(kind: str, tag: str = "1a2b3c4d", facts: HostFacts = FACTS, **params: object):
+    spec = HOST_KINDS[kind]
+    return spec.plan(facts, spec.parse(params), tag)
+
+
+def test_netem_whole_host_is_one_root_qdisc_with_our_handle() -> None:
+    p = plan("netem", delay_ms=100, jitter_ms=10, loss_pct=20)
+    assert p.apply == ["tc qdisc add dev eth0 root handle 5d: netem delay 100ms 10ms loss 20%"]
+    assert p.undo == ["if tc qdisc show dev eth0 root 2>/dev/null | grep -q ' 5d: '; "
+                      "then tc qdisc del dev eth0 root; fi"]
+    assert "exit 3" in p.precheck  # a second tc fault on the NIC is refused, not stacked
+
+
+def test_netem_per_destination_takes_a_free_class_and_filters_each_destination() -> None:
+    p = plan("netem", delay_ms=50, dst="10.213.0.12,10.213.0.13")
+    assert p.notes["class"] == "5d:2"  # 5d:1 is taken by an open fault
+    assert len(p.apply) == 1 and p.apply[0].endswith("| tc -batch -")  # one tc process
+    assert "parent 5d:2 handle 5d02: netem delay 50ms" in p.apply[0]
+    assert p.apply[0].count("match ip dst") == 2
+    assert any("tc class del dev eth0 classid 5d:2" in c for c in p.undo)
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"delay_ms": "soon"}, "expected a int"),
+    ({"delay_ms": 10, "dst": "fe80::1"}, "only IPv4"),
+    ({"delay_ms": 10, "dst": "not-an-ip"}, "not an IPv4"),
+    ({"jitter_ms": 5}, "need delay_ms"),
+    ({}, "give at least one"),
+    ({"delay_ms": 10, "device": "eth0; reboot"}, "not a network device"),
+    ({"lag": 1}, "unknown parameter 'lag'"),
+])
+def test_bad_netem_parameters_are_refused_before_anything_runs(params: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        plan("netem", **params)
+
+
+def test_units_are_checked_and_kinds_need_their_parameters() -> None:
+    with pytest.raises(ConfigError, match="not a systemd unit"):
+        plan("stop", unit="x; rm -rf /")
+    with pytest.raises(ConfigError, match="missing parameter peers"):
+        plan("partition")
+    assert plan("restart", unit="refnode-100").instant
+    assert plan("kill", unit="refnode-100").undo == ["systemctl start refnode-100"]
+
+
+def test_partition_rules_are_tagged_in_our_chain() -> None:
+    p = plan("partition", peers="10.213.0.12", direction="out")
+    restore = next(c for c in p.apply if "iptables-restore" in c)
+    assert "echo '-A SHAKEDOWN -d 10.213.0.12/32 -j DROP -m comment --comment sd-1a2b3c4d'" \
+        in restore
+    assert "--dport 22 -j RETURN" in restore  # SSH to the host stays open
+    assert "sd-1a2b3c4d" in p.undo[0] and " -F" not in p.undo[0]  # never a flush
+
+
+def test_per_destination_needs_one_device_for_all_destinations() -> None:
+    facts = HostFacts(device="eth0", routes={"10.0.0.1": "eth0", "10.1.0.1": "eth1"})
+    with pytest.raises(ConfigError, match="not reached through one device"):
+        plan("tbf", facts=facts, rate_kbit=1000, dst="10.0.0.1,10.1.0.1")
+
+
+def test_all_classes_taken_is_a_clear_error() -> None:
+    full = HostFacts("eth0", {"10.0.0.1": "eth0"}, {"eth0": set(range(1, 65))})
+    with pytest.raises(FaultError, match="all 64 per-destination classes"):
+        plan("tbf", facts=full, rate_kbit=1000, dst="10.0.0.1")
+
+
+@pytest.mark.parametrize("kind, params", [
+    ("netem", {"delay_ms": 100, "jitter_ms": 10}),
+    ("netem", {"delay_ms": 100, "dst": "10.213.0.12"}),
+    ("tbf", {"rate_kbit": 2000, "dst": "10.213.0.12/32"}),
+    ("partition", {"peers": "10.213.0.12,10.213.0.13"}),
+    ("blackhole", {}),
+    ("loss", {"percent": 20, "dst": "10.213.0.12"}),
+    ("pause", {"unit": "refnode-100"}),
+    ("restart", {"unit": "refnode-100"}),
+    ("clock-skew", {"unit": "refnode-100", "offset_s": -3600}),
+])
+def test_generated_scripts_are_valid_shell(tmp_path: Path, kind: str, params: dict) -> None:
+    """Apply (with and without TTL), heal and clear scripts all parse with /bin/sh -n."""
+    inj = HostInjector("sdunit", [SSHTarget("vm1", "10.213.0.11")], tmp_path)
+    p = plan(kind, **params)
+    entry = Entry(id="f-1a2b3c4d", tag="1a2b3c4d", kind=kind, target="vm1", params=params,
+                  undo=[{"op": "sh", "host": "vm1", "cmd": c} for c in p.undo])
+    for script in (inj._apply_script(entry, p, None), inj._apply_script(entry, p, 30.0),
+                   inj._heal_script(entry, p), inj._clear_script(entry), ship_script(),
+                   _facts_script(["10.213.0.12"])):
+        check = subprocess.run(["sh", "-n"], input=script, capture_output=True, text=True)
+        assert check.returncode == 0, f"{kind}: {check.stderr}\n{script}"
+
+
+def test_the_host_ledger_helper_writes_the_controllers_format(tmp_path: Path) -> None:
+    """The helper shipped to hosts is ledger.py itself: lead's Ledger reads what it wrote."""
+    helper = tmp_path / "helper.py"
+    helper.write_text(helper_source())
+    path = tmp_path / "faults" / "sdunit.json"
+    entry = Entry(id="f-00aa11bb", tag="00aa11bb", kind="netem", target="vm1",
+                  params={"delay_ms": 100}, undo=[{"op": "sh", "host": "vm1", "cmd": "true"}],
+                  notes={"device": "eth0"})
+
+    def cli(*args: str, stdin: str = "") -> str:
+        proc = subprocess.run(["python3", str(helper), *args], input=stdin,
+                              capture_output=True, text=True, check=True)
+        return proc.stdout.strip()
+
+    intents = path.with_suffix(".d")  # what the apply script writes before acting
+    intents.mkdir(parents=True)
+    (intents / f"{entry.id}.json").write_text(json.dumps(asdict(entry)))
+    assert cli("state", str(path), entry.id) == "intended"  # moved into the ledger
+    assert not list(intents.iterdir())
+    (intents / f"{entry.id}.json").write_text(json.dumps(asdict(entry)))
+    cli("update", str(path), entry.id, json.dumps({"state": "active"}))
+    assert cli("state", str(path), entry.id) == "active"  # a stale intent never wins
+    done = json.loads(cli("update", str(path), entry.id,
+                          json.dumps({"state": "cleared", "cleared_at": "now",
+                                      "notes": {"cleared_by": "ttl"}})))
+    assert done["state"] == "cleared" and done["cleared_at"] > 0
+    read = Ledger(path).get(entry.id)
+    assert read is not None and read.notes == {"device": "eth0", "cleared_by": "ttl"}
+    assert cli("state", str(path), "f-missing") == "absent"
+
+
+def test_a_kernel_without_netem_gets_a_line_that_names_the_module() -> None:
+    message = _apply_error(5, "Error: Specified qdisc kind is unknown.")
+    assert "sch_netem" in message and "\n" not in message
