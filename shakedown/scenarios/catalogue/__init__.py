@@ -21,7 +21,7 @@ from shakedown.scenarios.api import Scenario
 ORDER = ("smoke", "sync-verification", "load-progression", "chaos-node-down", "chaos-latency",
          "chaos-bandwidth-throttle", "chaos-connection-reset", "chaos-network-partition",
          "chaos-compound-fault", "gateway-scale", "partition-recovery", "thundering-herd",
-         "payer-lifecycle", "chaos-attestation-fault")
+         "payer-lifecycle", "multi-payer", "chaos-attestation-fault", "sustained-load")
 
 
 @cache
