@@ -13,7 +13,7 @@ from typing import Any
 import docker
 import pytest
 
-from tests.deploy.testnets import Net, free_port_base, reap, run_cli, write_inventory
+from tests.deploy.testnets import Net, free_port_base, fresh_testnet, reap, write_inventory
 
 
 @pytest.fixture(scope="session")
@@ -63,11 +63,5 @@ def make_net(tmp_path_factory: pytest.TempPathFactory, images: dict[str, str],
 @pytest.fixture(scope="module")
 def testnet(make_net: Callable[..., Net], docker_client: docker.DockerClient) -> Iterator[Net]:
     """One testnet up for the module; ``shakedown down`` at the end, even after failures."""
-    net = make_net()
-    try:
-        up = run_cli("up", "-i", str(net.inventory))
-        assert up.returncode == 0, f"shakedown up failed: {up.stderr or up.stdout}"
+    with fresh_testnet(make_net, docker_client) as net:
         yield net
-    finally:
-        run_cli("down", "-i", str(net.inventory))
-        reap(docker_client, net.name)

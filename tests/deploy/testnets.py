@@ -7,6 +7,8 @@ import random
 import socket
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -77,6 +79,20 @@ def reap(client: docker.DockerClient, name: str) -> None:
         n.remove()
     for v in client.volumes.list(filters=label):
         v.remove(force=True)
+
+
+@contextmanager
+def fresh_testnet(make: Callable[..., Net], client: docker.DockerClient,
+                  prefix: str = "sdt", **data: Any) -> Iterator[Net]:
+    """A new testnet up through the CLI; down and reaped at the end, even after a failure."""
+    net = make(prefix, **data)
+    try:
+        up = run_cli("up", "-i", str(net.inventory))
+        assert up.returncode == 0, f"shakedown up failed: {up.stderr or up.stdout}"
+        yield net
+    finally:
+        run_cli("down", "-i", str(net.inventory))
+        reap(client, net.name)
 
 
 def write_inventory(net: Net, host_data: dict[str, Any]) -> None:

@@ -11,19 +11,13 @@ from shakedown.faults import Injector
 from shakedown.faults.residue import read_residue
 from shakedown.model import Testnet, load_inventory
 from tests.deploy.conftest import docker_client, images, make_net  # noqa: F401 - fixtures
-from tests.deploy.testnets import Net, reap, run_cli
+from tests.deploy.testnets import Net, fresh_testnet
 
 
 @pytest.fixture(scope="module")
 def net(make_net: Callable[..., Net], docker_client: docker.DockerClient) -> Iterator[Net]:  # noqa: F811
-    net = make_net("sdf")
-    try:
-        up = run_cli("up", "-i", str(net.inventory))
-        assert up.returncode == 0, f"shakedown up failed: {up.stderr or up.stdout}"
+    with fresh_testnet(make_net, docker_client, "sdf") as net:
         yield net
-    finally:
-        run_cli("down", "-i", str(net.inventory))
-        reap(docker_client, net.name)
 
 
 @pytest.fixture(scope="module")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 
 import docker
 import psycopg
@@ -14,7 +14,8 @@ from shakedown.keys import payer
 from shakedown.traffic import GatewayTarget, NodeTarget, Traffic
 from shakedown.verify.replication import wait_converged
 from shakedown.waiting import wait_for
-from tests.deploy.testnets import Net, reap, run_cli
+from tests.deploy.testnets import Net
+from tests.deploy.testnets import fresh_testnet as deployed
 
 ENVELOPES = 600
 
@@ -50,14 +51,7 @@ def converged(net: Net) -> None:
             conn.close()
 
 
-@contextmanager
-def fresh_testnet(make: Callable[..., Net], client: docker.DockerClient) -> Iterator[Net]:
+def fresh_testnet(make: Callable[..., Net],
+                  client: docker.DockerClient) -> AbstractContextManager[Net]:
     """A fresh testnet (prefix ``sdv``), down and reaped at the end even after a failure."""
-    net = make("sdv")
-    try:
-        up = run_cli("up", "-i", str(net.inventory))
-        assert up.returncode == 0, f"shakedown up failed: {up.stderr or up.stdout}"
-        yield net
-    finally:
-        run_cli("down", "-i", str(net.inventory))
-        reap(client, net.name)
+    return deployed(make, client, "sdv")
