@@ -10,12 +10,11 @@ import pytest
 from shakedown.faults import Injector
 from shakedown.faults.residue import read_residue
 from shakedown.model import Testnet, load_inventory
-from tests.deploy.conftest import docker_client, images, make_net  # noqa: F401 - fixtures
 from tests.deploy.testnets import Net, fresh_testnet
 
 
 @pytest.fixture(scope="module")
-def net(make_net: Callable[..., Net], docker_client: docker.DockerClient) -> Iterator[Net]:  # noqa: F811
+def net(make_net: Callable[..., Net], docker_client: docker.DockerClient) -> Iterator[Net]:
     with fresh_testnet(make_net, docker_client, "sdf") as net:
         yield net
 

@@ -16,30 +16,6 @@ from tests.deploy.testnets import leftovers, reap
 Runner = Callable[..., RunResult]
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The catalogue runs only when asked for (``-m catalogue``): it takes many minutes.
-
-    Done here rather than with ``-m`` in addopts, which would reach the verify suite (its
-    ``-m`` selects check groups) when the scenario runner starts it from this checkout.
-    """
-    if "catalogue" in (config.getoption("markexpr") or ""):
-        return
-    keep = [item for item in items if item.get_closest_marker("catalogue") is None]
-    if len(keep) < len(items):
-        config.hook.pytest_deselected(items=[i for i in items if i not in keep])
-        items[:] = keep
-
-
-@pytest.fixture(scope="session")
-def docker_client() -> docker.DockerClient:
-    try:
-        client = docker.from_env(timeout=30)
-        client.ping()
-    except Exception as e:  # these tests need the engine: a missing one is a failure
-        pytest.fail(f"no Docker engine ({e}); start it with scripts/setup")
-    return client
-
-
 @pytest.fixture(scope="session")
 def run(tmp_path_factory: pytest.TempPathFactory,
         docker_client: docker.DockerClient) -> Iterator[Runner]:

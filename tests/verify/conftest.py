@@ -8,14 +8,13 @@ from pathlib import Path
 import docker
 import pytest
 
-from tests.deploy.conftest import docker_client, images, make_net  # noqa: F401 - fixtures
 from tests.deploy.testnets import Net
 from tests.verify.nets import converged, fresh_testnet, gateway_ready, send_traffic
 from tests.verify.suite import Summary, run_suite
 
 
 @pytest.fixture(scope="module")
-def net(make_net: Callable[..., Net], docker_client: docker.DockerClient  # noqa: F811
+def net(make_net: Callable[..., Net], docker_client: docker.DockerClient
         ) -> Iterator[Net]:
     """A testnet holding traffic from every node and the gateway, converged."""
     with fresh_testnet(make_net, docker_client) as up:

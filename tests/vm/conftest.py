@@ -19,19 +19,6 @@ REPO = Path(__file__).resolve().parents[2]
 LANE_RECORD = REPO / ".shakedown" / "bench" / "vm_lane.json"
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The real-VM lane runs only when asked for (``-m vm``): it boots VMs under TCG.
-
-    Deselected here rather than by ``-m`` in addopts, like the scenario catalogue (see
-    tests/scenarios/conftest.py)."""
-    if "vm" in (config.getoption("markexpr") or "").split():
-        return
-    keep = [item for item in items if item.get_closest_marker("vm") is None]
-    if len(keep) < len(items):
-        config.hook.pytest_deselected(items=[i for i in items if i not in keep])
-        items[:] = keep
-
-
 @pytest.fixture(scope="session")
 def figures() -> dict[str, object]:
     """What the real-VM lane measured; written with its wall time to .shakedown/bench/."""
