@@ -1,5 +1,6 @@
 """Clear every open fault of the inventory's testnets, from the ledgers alone (works after
-the injector was killed): `pyinfra INVENTORY faults/clear.py`."""
+the injector was killed): `pyinfra INVENTORY faults/clear.py`. On SSH hosts each host clears
+its own open faults (read from its ledger and the controller's)."""
 
 from pyinfra import host
 

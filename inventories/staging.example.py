@@ -6,10 +6,14 @@ name your hosts. No secret is in this file or in its copy:
 - host keys are checked (``ssh_strict_host_key_checking: yes``) against
   ``SHAKEDOWN_KNOWN_HOSTS`` (default ``~/.ssh/known_hosts``): add the VMs' keys there first
   (e.g. from your cloud console), never trust on first use against staging;
-- a user other than root runs the fault scripts with ``sudo -n`` (passwordless sudo for the
-  commands tc, iptables, iptables-restore, conntrack, systemctl, systemd-run, python3).
+- a user other than root deploys and runs the fault scripts with ``sudo -n`` (passwordless
+  sudo: the deploy installs packages, writes units and runs them).
 
     SHAKEDOWN_SSH_USER=admin pyinfra inventories/staging.py exec -- uname -r
+    SHAKEDOWN_SSH_USER=admin shakedown up -i inventories/staging.py
+
+The database password defaults to the testnet's; set ``db_password`` from a file the same way
+(``_secret_file``) when the VMs' ports are reachable by anyone else.
 """
 
 import os
@@ -32,11 +36,11 @@ _ssh = {
 if (_passphrase := _secret_file("SHAKEDOWN_SSH_KEY_PASSPHRASE_FILE")) is not None:
     _ssh["ssh_key_password"] = _passphrase
 
-staging_vms = [
-    ("staging-1.example.net", {**_ssh, "vm_address": "10.0.1.11",
-                               "vm_roles": ["chain", "proxy", "db", "node", "gateway"]}),
-    ("staging-2.example.net", {**_ssh, "vm_address": "10.0.1.12",
-                               "vm_roles": ["proxy", "db", "node"]}),
-    ("staging-3.example.net", {**_ssh, "vm_address": "10.0.1.13",
-                               "vm_roles": ["proxy", "db", "node"]}),
-]
+# One systemd testnet over three VMs: ``address`` is what peers dial, ``roles`` what runs there.
+staging_vms = ([
+    ("staging-1.example.net", {"address": "10.0.1.11",
+                               "roles": ["chain", "proxy", "db", "node", "gateway"]}),
+    ("staging-2.example.net", {"address": "10.0.1.12", "roles": ["proxy", "db", "node"]}),
+    ("staging-3.example.net", {"address": "10.0.1.13", "roles": ["proxy", "db", "node"]}),
+], {**_ssh, "testnet": "staging", "runtime": "systemd", "nodes": 3,
+    "_sudo": _ssh["ssh_user"] != "root"})

@@ -128,7 +128,7 @@ def _status(testnets: list[Testnet]) -> int:
     from shakedown.deploy.preflight import preflight
     from shakedown.deploy.status import format_table, read_status
 
-    client = preflight(testnets, ports=False)
+    client = preflight(testnets, ports=False) if any(not t.on_hosts for t in testnets) else None
     healthy = True
     for testnet in testnets:
         rows = read_status(testnet, client)
@@ -158,19 +158,32 @@ def run(command: str, inventory: Path, verbose: bool) -> int:
     testnets = load_inventory(inventory)
     if command == "status":
         return _status(testnets)
-    client = preflight(testnets, ports=command == "up")
-    if command == "up":
-        _ensure_images(testnets, client, verbose)
+    on_docker = [t for t in testnets if not t.on_hosts]  # systemd testnets need no engine here
+    if on_docker:
+        client = preflight(on_docker, ports=command == "up")
+        if command == "up":
+            _ensure_images(on_docker, client, verbose)
     started = time.monotonic()
     script = "testnet.py" if command == "up" else "teardown.py"
     names = ", ".join(t.name for t in testnets)
     print(f"shakedown: {command} {names} (pyinfra deploy/{script}) ...", flush=True)
+    problems: list[str] = []
+    if command == "down":  # heal first: a fault's ledger is what removes it
+        from shakedown.faults.forget import heal_before_down
+
+        problems += heal_before_down(inventory, testnets)
     summary = run_pyinfra(inventory, script, verbose)
     print(f"shakedown: {command} {names}: {summary} in {time.monotonic() - started:.1f} s")
     if command == "up":
         for t in testnets:
             print(f"shakedown: record {t.record_path}")
-    return 0
+    else:
+        from shakedown.faults.forget import forget_after_down
+
+        problems += forget_after_down(inventory, testnets)
+    for line in problems:
+        print(f"shakedown: {line}", file=sys.stderr)
+    return 1 if problems else 0
 
 
 def main(argv: list[str] | None = None) -> int:

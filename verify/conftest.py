@@ -7,6 +7,7 @@ the inventory's nodes (ids ``node-100``...), so a failure names its node in its 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -76,6 +77,12 @@ def verify_run(pytestconfig: pytest.Config) -> Iterator[VerifySession]:
 @pytest.fixture(scope="session")
 def target(verify_run: VerifySession) -> Target:
     return verify_run.target
+
+
+@pytest.fixture(scope="session")
+def inventory(pytestconfig: pytest.Config) -> Path:
+    """The inventory file verify was pointed at (SSH hosts are read from it)."""
+    return pytestconfig.stash[CONFIG].inventory
 
 
 @pytest.fixture

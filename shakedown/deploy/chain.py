@@ -1,32 +1,50 @@
-"""The chain role: anvil in a container, then the settlement contracts and the record."""
+"""The chain role: anvil (a container or a unit), then the settlement contracts and the record."""
 
 from __future__ import annotations
+
+import shlex
 
 from pyinfra.api import deploy
 from web3 import Web3
 
 from shakedown.chain.deploy import deploy_contracts
-from shakedown.deploy import docker, record
+from shakedown.deploy import docker, record, systemd
 from shakedown.deploy.steps import step
 from shakedown.keys import ANVIL_ACCOUNT_COUNT, ANVIL_MNEMONIC, admin_account
 from shakedown.model import ANVIL_PORT, Images, Testnet
 from shakedown.waiting import wait_for
 
 
+def anvil_args(port: int) -> tuple[str, ...]:
+    """anvil with the well-known mnemonic, listening on every address at ``port``."""
+    return ("--quiet", "--host", "0.0.0.0", "--port", str(port),
+            "--chain-id", str(record.CHAIN_ID), "--accounts", str(ANVIL_ACCOUNT_COUNT),
+            "--mnemonic", ANVIL_MNEMONIC)
+
+
 def chain_spec(testnet: Testnet, images: Images) -> docker.ContainerSpec:
-    """anvil with the well-known mnemonic; both anvil images take a shell command line."""
-    line = (f"anvil --quiet --host 0.0.0.0 --port {ANVIL_PORT} --chain-id {record.CHAIN_ID}"
-            f" --accounts {ANVIL_ACCOUNT_COUNT} --mnemonic '{ANVIL_MNEMONIC}'")
+    """Both anvil images take a shell command line."""
+    line = " ".join(shlex.quote(a) for a in ("anvil", *anvil_args(ANVIL_PORT)))
     return docker.ContainerSpec(
         testnet=testnet.name, service="chain", image=images.anvil, network=testnet.network,
-        command=(line,), ports=((testnet.ports.chain, ANVIL_PORT),),
+        command=(line,), ports=((testnet.ports.chain, ANVIL_PORT),), bind=testnet.address,
     )
 
 
+def chain_unit(testnet: Testnet) -> systemd.UnitSpec:
+    """The anvil binary the deploy put in the testnet's bin directory, on the chain port."""
+    binary = f"{systemd.Paths(testnet.name).bin}/anvil"
+    return systemd.UnitSpec(testnet.name, "chain", (binary, *anvil_args(testnet.ports.chain)))
+
+
+def chain_rpc(testnet: Testnet) -> str:
+    """The chain's RPC as the controller reaches it."""
+    host = testnet.role_host("chain") if testnet.on_hosts else None
+    return f"http://{testnet.reach(host)}:{testnet.ports.chain}"
+
+
 def web3_for(testnet: Testnet, timeout: float = 5.0) -> Web3:
-    """web3 over the chain's 127.0.0.1 host port."""
-    url = f"http://127.0.0.1:{testnet.ports.chain}"
-    return Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": timeout}))
+    return Web3(Web3.HTTPProvider(chain_rpc(testnet), request_kwargs={"timeout": timeout}))
 
 
 def contracts_present(testnet: Testnet) -> bool:
@@ -47,8 +65,25 @@ def deploy_and_record(testnet: Testnet) -> None:
     record.write_record(testnet.record_path, record.build_record(testnet, addresses.to_dict()))
 
 
+def contracts(testnet: Testnet) -> None:
+    step(name=f"{testnet.name}: settlement contracts", what="contracts",
+         done=lambda: contracts_present(testnet), action=lambda: deploy_and_record(testnet))
+
+
 @deploy("chain")
 def chain(testnet: Testnet, images: Images) -> None:
     docker.container(name=f"{testnet.name}: chain container", spec=chain_spec(testnet, images))
-    step(name=f"{testnet.name}: settlement contracts", what="contracts",
-         done=lambda: contracts_present(testnet), action=lambda: deploy_and_record(testnet))
+    contracts(testnet)
+
+
+@deploy("chain unit")
+def chain_on_host(testnet: Testnet) -> None:
+    from pyinfra.operations import files
+
+    from shakedown.images.build import repo_root
+    from shakedown.images.context import ANVIL_BINARY
+
+    files.put(name=f"{testnet.name}: anvil binary", src=str(repo_root() / ANVIL_BINARY),
+              dest=f"{systemd.Paths(testnet.name).bin}/anvil", mode="755")
+    systemd.unit(name=f"{testnet.name}: chain unit", spec=chain_unit(testnet))
+    contracts(testnet)

@@ -37,6 +37,7 @@ class ContainerSpec:
     secret_env: tuple[tuple[str, str], ...] = ()
     ports: tuple[tuple[int, int], ...] = ()  # (host port on 127.0.0.1, container port)
     volumes: tuple[tuple[str, str], ...] = ()  # (volume name, mount path)
+    bind: str = "127.0.0.1"  # where ports are published: a remote Docker host's address
 
     @property
     def name(self) -> str:
@@ -44,7 +45,10 @@ class ContainerSpec:
 
     def digest(self) -> str:
         """A short hash of the whole spec (secrets included, but only as a hash)."""
-        text = json.dumps(self.__dict__, sort_keys=True, default=list)
+        fields = dict(self.__dict__)
+        if fields["bind"] == "127.0.0.1":  # the default leaves existing containers' hashes alone
+            del fields["bind"]
+        text = json.dumps(fields, sort_keys=True, default=list)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def run_command(self) -> StringCommand:
@@ -57,7 +61,7 @@ class ContainerSpec:
         return shlex.split(" ".join(self._args(lambda k, v: ["-e", shlex.quote(f"{k}={v}")])))
 
     def _args(self, secret: Callable[[str, str], list[Any]]) -> list[Any]:
-        """Labels, alias, 127.0.0.1 ports, env; ``secret`` renders each secret variable."""
+        """Labels, alias, published ports, env; ``secret`` renders each secret variable."""
         parts: list[Any] = [
             "docker run -d --restart unless-stopped",
             f"--name {self.name} --hostname {self.service}",
@@ -66,7 +70,7 @@ class ContainerSpec:
             f"--label {LABEL_SERVICE}={self.service}",
             f"--label {LABEL_SPEC}={self.digest()}",
         ]
-        parts += [f"-p 127.0.0.1:{h}:{c}" for h, c in self.ports]
+        parts += [f"-p {self.bind}:{h}:{c}" for h, c in self.ports]
         parts += [f"-v {v}:{path}" for v, path in self.volumes]
         parts += ["-e " + shlex.quote(f"{k}={v}") for k, v in self.env]
         for k, v in self.secret_env:

@@ -1,4 +1,5 @@
-"""The node role: register each node on-chain at its proxy address, then run refnode."""
+"""The node role: register each node on-chain at its proxy address, then run refnode (a
+container per node, or a unit per node on its host)."""
 
 from __future__ import annotations
 
@@ -10,13 +11,13 @@ from pyinfra.api import deploy
 
 from shakedown.chain.ops import Chain
 from shakedown.chain.records import ContractAddresses
-from shakedown.deploy import docker, record
+from shakedown.deploy import docker, record, systemd
 from shakedown.deploy.chain import web3_for
 from shakedown.deploy.docker import ContainerSpec
 from shakedown.deploy.steps import step
 from shakedown.errors import TimeoutExpired, UnreachableError
 from shakedown.keys import admin_account, key_hex, node_owner, node_signer
-from shakedown.model import NODE_PORT, Images, NodeModel, Testnet
+from shakedown.model import NODE_PORT, HostModel, Images, NodeModel, Testnet
 from shakedown.waiting import wait_for
 
 
@@ -26,30 +27,54 @@ def contracts_of(testnet: Testnet) -> dict[str, str]:
     return data.get("contracts") or {}
 
 
-def node_spec(testnet: Testnet, node: NodeModel, images: Images,
-              host_port: int | None = None) -> docker.ContainerSpec:
-    """refnode with its own database, the in-network chain, and the recorded contracts.
+Env = tuple[tuple[str, str], ...]
 
-    ``host_port`` defaults to the inventory's port for the node (churn picks a free one)."""
+
+def node_env(testnet: Testnet, node: NodeModel, listen: int) -> tuple[Env, Env]:
+    """refnode's settings and secrets: its own database, the chain, the recorded contracts."""
     contracts = contracts_of(testnet)
     db = testnet.db_address_internal(node)
     dsn = f"postgresql://postgres:{testnet.db_password}@{db}/{node.database}"
+    here = testnet.host_of(node) if testnet.on_hosts else None
     env = (
-        ("REFNODE_CHAIN_RPC", testnet.chain_rpc_internal()),
+        ("REFNODE_CHAIN_RPC", testnet.chain_rpc_internal(here)),
         ("REFNODE_NODE_REGISTRY", contracts.get("node_registry", "")),
         ("REFNODE_RATE_REGISTRY", contracts.get("rate_registry", "")),
         ("REFNODE_PAYER_REPORT_MANAGER", contracts.get("payer_report_manager", "")),
-        ("REFNODE_LISTEN", f"0.0.0.0:{NODE_PORT}"),
+        ("REFNODE_LISTEN", f"0.0.0.0:{listen}"),
         ("REFNODE_NODE_ID", str(node.node_id)),
         *node.env,
     )
+    secrets = (("REFNODE_SIGNER_KEY", key_hex(node_signer(node.index))), ("REFNODE_DB_DSN", dsn))
+    return env, secrets
+
+
+def node_spec(testnet: Testnet, node: NodeModel, images: Images,
+              host_port: int | None = None) -> docker.ContainerSpec:
+    """refnode in a container on the testnet's network.
+
+    ``host_port`` defaults to the inventory's port for the node (churn picks a free one)."""
+    env, secrets = node_env(testnet, node, NODE_PORT)
     return docker.ContainerSpec(
         testnet=testnet.name, service=node.name, image=images.node, network=testnet.network,
-        command=("refnode",), env=env,
-        secret_env=(("REFNODE_SIGNER_KEY", key_hex(node_signer(node.index))),
-                    ("REFNODE_DB_DSN", dsn)),
+        command=("refnode",), env=env, secret_env=secrets,
         ports=((host_port or testnet.ports.nodes[node.index], NODE_PORT),),
+        bind=testnet.address,
     )
+
+
+def node_unit(testnet: Testnet, node: NodeModel, build: str) -> systemd.UnitSpec:
+    """refnode from the host's virtualenv on the node's own port; ``build`` restarts it."""
+    env, secrets = node_env(testnet, node, testnet.ports.nodes[node.index])
+    binary = f"{systemd.Paths(testnet.name).venv}/bin/refnode"
+    return systemd.UnitSpec(testnet.name, node.name, (binary,),
+                            env=(*env, ("SHAKEDOWN_BUILD", build)), secret_env=secrets)
+
+
+def grpc_endpoint(testnet: Testnet, node: NodeModel) -> str:
+    """Where the controller reaches a node's gRPC."""
+    host = testnet.host_of(node) if testnet.on_hosts else None
+    return f"{testnet.reach(host)}:{testnet.ports.nodes[node.index]}"
 
 
 def _chain(testnet: Testnet, timeout: float = 2.0) -> Chain:
@@ -64,7 +89,7 @@ def registered(testnet: Testnet) -> bool:
     for node in testnet.nodes:
         have = by_id.get(node.node_id)
         if (have is None or have.signer != node_signer(node.index).address
-                or have.http_address != f"proxy:{node.proxy_port}" or not have.is_canonical):
+                or have.http_address != testnet.node_address(node) or not have.is_canonical):
             return False
     return True
 
@@ -74,7 +99,7 @@ def register(testnet: Testnet) -> None:
     chain = _chain(testnet, timeout=30.0)
     by_id = {n.node_id: n for n in chain.all_nodes()}
     for node in testnet.nodes:
-        address = f"proxy:{node.proxy_port}"
+        address = testnet.node_address(node)
         have = by_id.get(node.node_id)
         if have is None:
             got = chain.register_node(node_owner(node.index).address,
@@ -103,15 +128,16 @@ def _healthy(endpoint: str) -> bool:
         return True
 
 
-def nodes_healthy(testnet: Testnet) -> bool:
-    return all(_healthy(f"127.0.0.1:{p}") for p in testnet.ports.nodes)
+def nodes_healthy(testnet: Testnet, nodes: tuple[NodeModel, ...] | None = None) -> bool:
+    return all(_healthy(grpc_endpoint(testnet, n))
+               for n in (testnet.nodes if nodes is None else nodes))
 
 
 def wait_nodes_healthy(testnet: Testnet) -> None:
     """Every node answers gRPC health; on timeout say what its container last logged."""
     for node in testnet.nodes:
-        wait_node_healthy(testnet.container(node.name),
-                          f"127.0.0.1:{testnet.ports.nodes[node.index]}", testnet.health_timeout)
+        wait_node_healthy(testnet.container(node.name), grpc_endpoint(testnet, node),
+                          testnet.health_timeout)
 
 
 def wait_node_healthy(container: str, endpoint: str, timeout: float) -> None:
@@ -136,12 +162,36 @@ def _spec_later(testnet: Testnet, node: NodeModel, images: Images) -> Callable[[
     return partial(node_spec, testnet, node, images)
 
 
-@deploy("node")
-def nodes(testnet: Testnet, images: Images) -> None:
+def registration(testnet: Testnet) -> None:
     step(name=f"{testnet.name}: nodes registered on-chain", what="registration",
          done=lambda: registered(testnet), action=lambda: register(testnet))
+
+
+@deploy("node")
+def nodes(testnet: Testnet, images: Images) -> None:
+    registration(testnet)
     for node in testnet.nodes:
         docker.container(name=f"{testnet.name}: {node.name} container",
                          spec=_spec_later(testnet, node, images))
     step(name=f"{testnet.name}: nodes healthy", what="health",
          done=lambda: nodes_healthy(testnet), action=lambda: wait_nodes_healthy(testnet))
+
+
+@deploy("node units")
+def nodes_on_host(testnet: Testnet, here: HostModel, build: str) -> None:
+    """Registration runs once, from the chain's host; each host runs its own nodes."""
+    if here.has("chain"):
+        registration(testnet)
+    mine = testnet.nodes_on(here)
+    for node in mine:
+        systemd.unit(name=f"{testnet.name}: {node.name} unit",
+                     spec=partial(node_unit, testnet, node, build))
+    step(name=f"{testnet.name}: nodes healthy", what="health",
+         done=lambda: nodes_healthy(testnet, mine), action=lambda: _wait_on(testnet, mine))
+
+
+def _wait_on(testnet: Testnet, mine: tuple[NodeModel, ...]) -> None:
+    for node in mine:
+        wait_for(partial(_healthy, grpc_endpoint(testnet, node)), bool,
+                 timeout=testnet.health_timeout, interval=0.3,
+                 what=f"{testnet.unit(node.name)} gRPC health on {node.host}")

@@ -72,25 +72,18 @@ def _node(grpc_endpoint: str, dsn: str) -> str:
     return f"envelopes {count}  clock {vc}"
 
 
-def read_status(testnet: Testnet, client: docker.DockerClient) -> list[Row]:
-    """One row per service of the testnet, in deploy order."""
+def read_status(testnet: Testnet, client: docker.DockerClient | None) -> list[Row]:
+    """One row per service of the testnet, in deploy order. For a systemd testnet the state
+    is what its endpoints answer (units are read over SSH by faults and teardown, not here)."""
+    record = load_record(testnet.record_path) or {}
+    if testnet.on_hosts or client is None:
+        return _probe_rows(testnet, record)
     mine = {"label": f"{LABEL_TESTNET}={testnet.name}"}
     containers = {
         (c.labels or {}).get(LABEL_SERVICE, c.name): c
         for c in client.containers.list(all=True, filters=mine)
     }
-    record = load_record(testnet.record_path) or {}
-    probes: dict[str, Any] = {}
-    if record.get("chain"):
-        probes["chain"] = lambda: _chain_head(record["chain"]["rpc"])
-    if record.get("proxy"):
-        probes["proxy"] = lambda: _proxy(record["proxy"]["api"])
-    if record.get("db"):
-        probes["db"] = lambda: _db(record["db"]["dsn"])
-    if record.get("gateway"):
-        probes["gateway"] = lambda: _gateway(record["gateway"]["grpc"])
-    for node in record.get("nodes", []):
-        probes[node["name"]] = lambda n=node: _node(n["grpc"], n["dsn"])
+    probes = _probes(record)
     services = ["chain", "proxy", "db", *(n.name for n in testnet.nodes), "gateway"]
     rows = []
     for service in services:
@@ -99,6 +92,35 @@ def read_status(testnet: Testnet, client: docker.DockerClient) -> list[Row]:
         health, detail = _try(probes[service]) if service in probes and c else ("-", "")
         rows.append(Row(service, testnet.container(service) if c else "-", state, health, detail))
     return rows
+
+
+def _probe_rows(testnet: Testnet, record: dict[str, Any]) -> list[Row]:
+    probes = _probes(record)
+    where = {n["name"]: f"{n['unit']}@{n['host']}" for n in record.get("nodes", [])}
+    rows = []
+    for service in ["chain", "proxy", *(n.name for n in testnet.nodes), "gateway"]:
+        if service not in probes:
+            continue
+        health, detail = _try(probes[service])
+        unit = where.get(service, testnet.unit(service))
+        rows.append(Row(service, unit, "running" if health == "ok" else "down", health, detail))
+    return rows
+
+
+def _probes(record: dict[str, Any]) -> dict[str, Any]:
+    """What to ask each service of a record, by service name."""
+    probes: dict[str, Any] = {}
+    if record.get("chain"):
+        probes["chain"] = lambda: _chain_head(record["chain"]["rpc"])
+    if (record.get("proxy") or {}).get("api"):
+        probes["proxy"] = lambda: _proxy(record["proxy"]["api"])
+    if record.get("db"):
+        probes["db"] = lambda: _db(record["db"]["dsn"])
+    if record.get("gateway"):
+        probes["gateway"] = lambda: _gateway(record["gateway"]["grpc"])
+    for node in record.get("nodes", []):
+        probes[node["name"]] = lambda n=node: _node(n["grpc"], n["dsn"])
+    return probes
 
 
 def format_table(rows: list[Row]) -> str:

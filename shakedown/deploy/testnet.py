@@ -1,4 +1,7 @@
-"""The whole testnet on one Docker host: network, then chain, proxy, db, nodes, gateway."""
+"""The whole testnet: on a Docker host (network, then chain, proxy, db, nodes, gateway as
+containers), or over SSH hosts (packages, the project's virtualenv, then each role the host
+carries as systemd units). pyinfra runs each operation on every host before the next, so the
+chain's contracts exist before any host writes a node's unit."""
 
 from __future__ import annotations
 
@@ -6,18 +9,25 @@ from typing import Any
 
 from pyinfra.api import deploy
 
-from shakedown.deploy import docker, record
-from shakedown.deploy.chain import chain
-from shakedown.deploy.db import db
-from shakedown.deploy.gateway import gateway
+from shakedown.deploy import docker, record, systemd
+from shakedown.deploy.chain import chain, chain_on_host
+from shakedown.deploy.db import db, db_on_host
+from shakedown.deploy.gateway import gateway, gateway_on_host
 from shakedown.deploy.images import images_for
-from shakedown.deploy.node import nodes
-from shakedown.deploy.proxy import proxy
+from shakedown.deploy.node import nodes, nodes_on_host
+from shakedown.deploy.proxy import proxy, proxy_on_host
 from shakedown.deploy.steps import step
+from shakedown.errors import ConfigError
 from shakedown.model import Images, Testnet
 
 ROLE_DEPLOYS: dict[str, Any] = {
     "chain": chain, "proxy": proxy, "db": db, "node": nodes, "gateway": gateway,
+}
+# What a host needs from its distribution for the roles it carries, and for host faults.
+PACKAGES = {
+    "base": ["python3", "iproute2", "iptables", "conntrack", "libfaketime", "procps"],
+    "db": ["postgresql"],
+    "venv": ["python3-venv"],
 }
 
 
@@ -29,6 +39,8 @@ def network(testnet: Testnet) -> None:
 
 def run_role(role: str, testnet: Testnet, images: Images | None = None) -> None:
     """Deploy one role of ``testnet`` (its network first, so roles also run alone)."""
+    if testnet.on_hosts:
+        raise ConfigError(f"{testnet.name}: deploy a systemd testnet whole (deploy/testnet.py)")
     network(testnet=testnet)
     ROLE_DEPLOYS[role](testnet, images or images_for(testnet))
 
@@ -36,17 +48,63 @@ def run_role(role: str, testnet: Testnet, images: Images | None = None) -> None:
 @deploy("testnet")
 def testnet_up(testnet: Testnet) -> None:
     """Every role of the host's data in deploy order."""
+    if testnet.on_hosts:
+        _on_host(testnet)
+        return
     images = images_for(testnet)
+    if testnet.remote_docker:  # no registry: the images travel from here (docker save/load)
+        from shakedown.deploy.docker_host import image
+
+        for ref in dict.fromkeys((images.anvil, images.postgres, images.node, images.toxiproxy)):
+            if ref:
+                image(name=f"{testnet.name}: image {ref}", ref=ref)
     network(testnet=testnet)
     for role in testnet.roles:
         ROLE_DEPLOYS[role](testnet, images)
 
 
+def _on_host(testnet: Testnet) -> None:
+    """The roles of the host pyinfra is running this for (systemd runtime)."""
+    from pyinfra import host
+    from pyinfra.operations import apt
+
+    from shakedown.deploy.wheelhouse import wheelhouse
+
+    here = testnet.host(host.name)
+    python_roles = {"proxy", "node", "gateway"} & set(here.roles)
+    packages = PACKAGES["base"] + (PACKAGES["db"] if here.has("db") else []) + \
+        (PACKAGES["venv"] if python_roles else [])
+    apt.packages(name=f"{testnet.name}: packages", packages=packages, update=True,
+                 cache_time=86400)
+    build = ""
+    if python_roles:
+        python = host.get_fact(systemd.HostPython)
+        if not python:
+            raise ConfigError(f"{host.name}: no python3 answers; install Debian's python3 there")
+        wheels = wheelhouse(python)
+        systemd.venv(name=f"{testnet.name}: virtualenv", testnet=testnet.name, wheels=wheels)
+        build = wheels.digest
+    if here.has("chain"):
+        chain_on_host(testnet=testnet)
+    if here.has("db"):
+        db_on_host(testnet=testnet, here=here)
+    if here.has("proxy"):
+        proxy_on_host(testnet=testnet, here=here, build=build)
+    if here.has("node") or here.has("chain"):
+        nodes_on_host(testnet=testnet, here=here, build=build)
+    if here.has("gateway"):
+        gateway_on_host(testnet=testnet, here=here, build=build)
+
+
 @deploy("teardown")
 def testnet_down(testnet: Testnet) -> None:
-    """Remove exactly this testnet's containers, networks, volumes and its record."""
-    docker.remove_testnet(name=f"{testnet.name}: containers, networks, volumes",
-                          testnet=testnet.name)
+    """Remove exactly this testnet's containers or units, networks, volumes and its record."""
+    if testnet.on_hosts:
+        systemd.remove_testnet(name=f"{testnet.name}: units and directories",
+                               testnet=testnet.name)
+    else:
+        docker.remove_testnet(name=f"{testnet.name}: containers, networks, volumes",
+                              testnet=testnet.name)
     step(name=f"{testnet.name}: deployment record", what="record",
          done=lambda: not testnet.record_path.exists(),
          action=lambda: record.remove_record(testnet.record_path))

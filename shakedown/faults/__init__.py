@@ -3,6 +3,9 @@
 ``Injector`` applies a fault kind from ``KINDS`` to a target and records it, with its undo,
 in the ledgers before acting; ``clear``/``clear_all`` heal from the ledgers alone; a TTL lets
 the host heal by itself. ``read_residue`` lists anything a fault left behind.
+
+SSH hosts (VMs, systemd testnets): ``hosts.HostInjector``, with hosts and services found by
+``hostinv``; ``forget`` removes closed ledgers at teardown.
 """
 
 from shakedown.errors import FaultError

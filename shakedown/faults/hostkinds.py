@@ -17,20 +17,17 @@ from __future__ import annotations
 
 import ipaddress
 import re
-import shlex
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from shakedown.errors import ConfigError, FaultError
+from shakedown.faults import tcshell
 from shakedown.faults.kinds import Kind, Param, Plan
-from shakedown.faults.names import IPTABLES_CHAIN, TC_HANDLE, TC_HANDLE_HEX
+from shakedown.faults.names import IPTABLES_CHAIN
+from shakedown.faults.tcshell import REFUSED, refuse
 
-REFUSED = 3  # a precheck's exit code: nothing was changed
-FIRST_CLASS, LAST_CLASS = 1, 64  # htb classes 5d:1..5d:40 (hex), one per destination fault
-# An unshaped htb class: its leaf (netem, tbf) does the work. htb rather than prio: both the
-# Debian VM kernel and container kernels without sch_prio have it.
-_OPEN_CLASS = "htb rate 10gbit ceil 10gbit burst 256k cburst 256k quantum 60000"
+__all__ = ["HOST_KINDS", "REFUSED", "HostFacts", "HostKind", "HostPlan", "refuse"]
 _IPT = "iptables -w 5"
 _UNIT = re.compile(r"^[A-Za-z0-9@._:\\-]+$")
 _DEVICE = re.compile(r"^[A-Za-z0-9._@-]{1,15}$")
@@ -56,12 +53,7 @@ class HostFacts:
 
     def free_class(self, device: str) -> int:
         """An htb class of ours on ``device`` that no open fault uses."""
-        used = self.taken.get(device, set())
-        for minor in range(FIRST_CLASS, LAST_CLASS + 1):
-            if minor not in used:
-                return minor
-        raise FaultError(f"{device}: all {LAST_CLASS} per-destination classes are in use; "
-                         "clear a fault first")
+        return tcshell.free_minor(self.taken.get(device, set()), device)
 
 
 @dataclass(frozen=True)
@@ -99,11 +91,6 @@ class HostKind:
         return self.planner(facts, values, tag)
 
 
-def refuse(condition: str, message: str) -> str:
-    """Shell: exit REFUSED with ``message`` when ``condition`` (a shell test) holds."""
-    return f"if {condition}; then echo {shlex.quote(message)} >&2; exit {REFUSED}; fi"
-
-
 def networks(raw: str, what: str) -> list[str]:
     """Comma-separated IPv4 addresses or CIDRs -> normalised ``a.b.c.d/len`` strings."""
     out = []
@@ -134,62 +121,23 @@ def _unit(v: dict[str, Any]) -> str:
 
 # --- tc: a root qdisc of ours, or one class of our htb root per destination fault -----------
 
-def _leaf(minor: int) -> str:
-    return f"{TC_HANDLE_HEX}{minor:02x}:"
-
-
-def _ours_root(dev: str) -> str:
-    return f"tc qdisc show dev {dev} root 2>/dev/null | grep -q ' {TC_HANDLE} '"
-
-
-def _read_qdiscs(dev: str) -> str:
-    """Shell: the device's qdiscs into $sd_q, read once for the precheck and the apply."""
-    return f'sd_q=$(tc qdisc show dev {dev} 2>/dev/null)'
-
-
 def _tc_plan(facts: HostFacts, v: dict[str, Any], tag: str, qdisc: list[str],
              what: str) -> HostPlan:
     dsts = networks(v["dst"], "dst")
-    q = " ".join(qdisc)
-    ours = f'case "$sd_q" in *" {TC_HANDLE} root"*) true ;; *) false ;; esac'
     if not dsts:
         dev = _device(facts, v)
-        return HostPlan(
-            apply=[f"tc qdisc add dev {dev} root handle {TC_HANDLE} {q}"],
-            undo=[f"if {_ours_root(dev)}; then tc qdisc del dev {dev} root; fi"],
-            mechanism=f"tc {what} on {dev} (egress, whole host)",
-            precheck=_read_qdiscs(dev) + "\n" + refuse(
-                ours, f"{dev} already carries a shakedown qdisc; clear that fault first"),
-            notes={"device": dev})
-    dev = v.get("device") or facts.device_for(dsts)
-    _device(facts, {"device": dev})
-    minor = facts.free_class(dev)
-    leaf, cls = _leaf(minor), f"{TC_HANDLE}{minor:x}"
-    htb = f"qdisc htb {TC_HANDLE} root"
-    batch = [f"class add dev {dev} parent {TC_HANDLE} classid {cls} {_OPEN_CLASS}",
-             f"qdisc add dev {dev} parent {cls} handle {leaf} {q}",
-             *(f"filter add dev {dev} parent {TC_HANDLE} protocol ip prio {minor} u32 "
-               f"match ip dst {d} flowid {cls}" for d in dsts)]
-    root = f"qdisc add dev {dev} root handle {TC_HANDLE} htb"
-    htb_root = f"tc qdisc show dev {dev} root 2>/dev/null | grep -q '^{htb} '"
-    any_class = f"tc class show dev {dev} | grep -q '^class htb {TC_HANDLE}'"
-    return HostPlan(
-        # one tc process for the whole change: each one costs a lot on a slow VM
-        apply=["{ case \"$sd_q\" in *\"" + htb + "\"*) ;; *) echo '" + root + "' ;; esac; "
-               + " ".join(f"echo '{line}';" for line in batch) + " } | tc -batch -"],
-        undo=[f"tc filter del dev {dev} parent {TC_HANDLE} protocol ip prio {minor} "
-              "2>/dev/null; true",
-              f"if tc class show dev {dev} 2>/dev/null | grep -q '^class htb {cls} '; then "
-              f"tc class del dev {dev} classid {cls}; fi",
-              f"if {htb_root} && ! {any_class}; then tc qdisc del dev {dev} root; fi"],
-        mechanism=f"tc {what} on {dev} toward {', '.join(dsts)} (htb class {cls} + u32)",
-        precheck="\n".join([
-            _read_qdiscs(dev),
-            refuse(f'{ours} && case "$sd_q" in *"{htb}"*) false ;; *) true ;; esac',
-                   f"{dev} carries a whole-host shakedown qdisc; clear that fault first"),
-            refuse(f'case "$sd_q" in *" {leaf} "*) true ;; *) false ;; esac',
-                   f"class {cls} on {dev} is taken (by another controller?); retry")]),
-        notes={"device": dev, "class": cls, "minor": minor, "dst": dsts})
+        sh = tcshell.whole_device(dev, qdisc)
+        mechanism = f"tc {what} on {dev} (egress, whole host)"
+        notes: dict[str, Any] = {"device": dev}
+    else:
+        dev = v.get("device") or facts.device_for(dsts)
+        _device(facts, {"device": dev})
+        minor = facts.free_class(dev)
+        sh = tcshell.per_destination(dev, minor, qdisc, [tcshell.dst_match(d) for d in dsts])
+        mechanism = f"tc {what} on {dev} toward {', '.join(dsts)} (htb class {sh.cls} + u32)"
+        notes = {"device": dev, "class": sh.cls, "minor": minor, "dst": dsts}
+    return HostPlan(apply=sh.apply, undo=sh.undo, mechanism=mechanism,
+                    precheck=sh.read + "\n" + sh.precheck, notes=notes)
 
 
 def _netem(facts: HostFacts, v: dict[str, Any], tag: str) -> HostPlan:

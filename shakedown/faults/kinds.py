@@ -18,8 +18,9 @@ from functools import cache
 from typing import Any
 
 from shakedown.errors import ConfigError, FaultError
+from shakedown.faults import links
 from shakedown.faults.names import TC_HANDLE, TOXIC_PREFIX
-from shakedown.faults.ops import container_pid
+from shakedown.faults.ops import container_pid, in_netns
 from shakedown.faults.targets import Service, Targets
 from shakedown.model import NODE_PORT
 
@@ -211,8 +212,16 @@ def _loss_rules(percent: float) -> list[list[str]]:
 
 
 def _loss(targets: Targets, services: list[Service], v: dict[str, Any], tag: str) -> Plan:
-    return _rules_plan({s.container: _loss_rules(v["percent"]) for s in services}, tag,
-                       "iptables statistic DROP")
+    if not v.get("dst"):
+        return _rules_plan({s.container: _loss_rules(v["percent"]) for s in services}, tag,
+                           "iptables statistic DROP")
+    stat = _loss_rules(v["percent"])[0]
+    rules: dict[str, list[list[str]]] = {}
+    chosen = links.plan_links(targets, services, v["dst"], v["direction"])
+    for link in chosen:
+        rules.setdefault(link.source.container, []).extend(links.loss_rules(link, stat))
+    return _rules_plan(rules, tag, "iptables statistic DROP on "
+                       + ", ".join(link.describe() for link in chosen))
 
 
 # --- tc --------------------------------------------------------------------------------------
@@ -222,16 +231,28 @@ def _tbf_qdisc(rate_kbit: int, burst_kbit: int, latency_ms: int) -> list[str]:
             "latency", f"{latency_ms}ms"]
 
 
-def _tc_plan(services: list[Service], qdisc: list[str], mechanism: str) -> Plan:
+def _tc_plan(targets: Targets, services: list[Service], v: dict[str, Any], qdisc: list[str],
+             what: str) -> Plan:
+    """``qdisc`` as the root of each target's eth0, or toward ``dst`` only (per link);
+    refused when a target already carries a qdisc of ours there (no silent replacing)."""
+    if v.get("dst"):
+        chosen = links.plan_links(targets, services, v["dst"], v["direction"])
+        apply, undo, classes = links.tc_steps(chosen, qdisc)
+        return Plan(apply, undo, f"tc {what} per destination (htb + u32): {', '.join(classes)}")
+    for s in services:
+        shown = in_netns(s.container, ["tc", "qdisc", "show", "dev", "eth0", "root"])
+        if f" {TC_HANDLE} " in f" {shown} ":
+            raise FaultError(f"{s.name}: eth0 already carries a shakedown qdisc; clear that "
+                             "fault first")
     apply = [{"op": "tc_root", "container": s.container, "device": "eth0", "qdisc": qdisc}
              for s in services]
     undo = [{"op": "tc_clear", "container": s.container, "device": "eth0"} for s in services]
-    return Plan(apply, undo, mechanism)
+    return Plan(apply, undo, f"tc {what} on eth0 (egress)")
 
 
 def _tbf(targets: Targets, services: list[Service], v: dict[str, Any], tag: str) -> Plan:
-    return _tc_plan(services, _tbf_qdisc(v["rate_kbit"], v["burst_kbit"], v["latency_ms"]),
-                    "tc tbf on eth0 (egress)")
+    return _tc_plan(targets, services, v,
+                    _tbf_qdisc(v["rate_kbit"], v["burst_kbit"], v["latency_ms"]), "tbf")
 
 
 @cache
@@ -246,7 +267,8 @@ def netem_available(pid: int) -> bool:
 
 
 def _netem(targets: Targets, services: list[Service], v: dict[str, Any], tag: str) -> Plan:
-    """netem where the kernel has it; else delay -> toxiproxy, loss -> iptables, rate -> tbf."""
+    """netem where the kernel has it; else delay -> toxiproxy, loss -> iptables, rate -> tbf.
+    Toward ``dst`` delay has no fallback: a toxic delays everyone who reaches the node."""
     if netem_available(container_pid(services[0].container)):
         qdisc = ["netem"]
         if v["delay_ms"]:
@@ -257,12 +279,15 @@ def _netem(targets: Targets, services: list[Service], v: dict[str, Any], tag: st
                 qdisc += [word, f"{v[name]}%"]
         if v["rate_kbit"]:
             qdisc += ["rate", f"{v['rate_kbit']}kbit"]
-        return _tc_plan(services, qdisc, "tc netem on eth0 (egress)")
-    needs_netem = [k for k in ("duplicate_pct", "corrupt_pct", "reorder_pct") if v[k]]
+        return _tc_plan(targets, services, v, qdisc, "netem")
+    only_netem = ("delay_ms", "jitter_ms", "duplicate_pct", "corrupt_pct", "reorder_pct") \
+        if v["dst"] else ("duplicate_pct", "corrupt_pct", "reorder_pct")
+    needs_netem = [k for k in only_netem if v[k]]
     if needs_netem:
-        raise FaultError(f"netem {needs_netem[0]}: this kernel has no sch_netem module "
+        scope = " toward dst" if v["dst"] else ""
+        raise FaultError(f"netem {needs_netem[0]}{scope}: this kernel has no sch_netem module "
                          "(tc: 'Specified qdisc kind is unknown'); load it with 'modprobe "
-                         "sch_netem' or run on a VM; delay, loss and rate fall back here")
+                         "sch_netem' or run on a VM; loss and rate fall back here")
     if not (v["delay_ms"] or v["loss_pct"] or v["rate_kbit"]):
         raise ConfigError("netem: give at least one of delay_ms, loss_pct, rate_kbit, ...")
     parts: list[Plan] = []
@@ -271,9 +296,10 @@ def _netem(targets: Targets, services: list[Service], v: dict[str, Any], tag: st
                  "stream": "downstream", "toxicity": 1.0}
         parts.append(_toxic_planner("latency")(targets, services, toxic, tag))
     if v["loss_pct"]:
-        parts.append(_loss(targets, services, {"percent": v["loss_pct"]}, tag))
+        parts.append(_loss(targets, services, {**v, "percent": v["loss_pct"]}, tag))
     if v["rate_kbit"]:
-        parts.append(_tc_plan(services, _tbf_qdisc(v["rate_kbit"], 32, 400), "tc tbf"))
+        parts.append(_tc_plan(targets, services, v, _tbf_qdisc(v["rate_kbit"], 32, 400),
+                              "tbf"))
     return Plan([s for p in parts for s in p.apply], [s for p in parts for s in p.undo],
                 "no sch_netem in this kernel: " + " + ".join(p.mechanism for p in parts))
 
@@ -339,6 +365,9 @@ def _membership(targets: Targets, services: list[Service], v: dict[str, Any], ta
 
 
 ANY = ("node", "chain", "db", "proxy", "gateway")
+# Per destination: dst names nodes (node-200, node-200,node-300, nodes); direction=both also
+# shapes the way back (each dst toward the targets), for a tier between two groups.
+_LINK = {"dst": Param(str, ""), "direction": Param(str, "out", choices=links.DIRECTIONS)}
 KINDS: dict[str, Kind] = {
     **{k: Kind(k, f"toxiproxy {t} on the proxy in front of the target", ("node", "chain", "db"),
                _toxic_planner(k), _toxic_params(k)) for k, (t, _) in _TOXICS.items()},
@@ -356,16 +385,17 @@ KINDS: dict[str, Kind] = {
                       ("node",), _partition,
                       {"others": Param(str, ""),
                        "mode": Param(str, "symmetric", choices=("symmetric", "asymmetric"))}),
-    "loss": Kind("loss", "drop this share of packets in and out", ANY, _loss,
-                 {"percent": Param(float, None, 0.0, 100.0)}),
-    "tbf": Kind("tbf", "shape egress bandwidth with tc tbf", ANY, _tbf,
+    "loss": Kind("loss", "drop this share of packets in and out (or with dst only)", ANY, _loss,
+                 {"percent": Param(float, None, 0.0, 100.0), **_LINK}),
+    "tbf": Kind("tbf", "shape egress bandwidth with tc tbf (or toward dst only)", ANY, _tbf,
                 {"rate_kbit": Param(int, None, 8, 10**8), "burst_kbit": Param(int, 32, 1, 10**6),
-                 "latency_ms": Param(int, 400, 1, 60_000)}),
-    "netem": Kind("netem", "tc netem (falls back where the kernel lacks it)", ANY, _netem,
+                 "latency_ms": Param(int, 400, 1, 60_000), **_LINK}),
+    "netem": Kind("netem", "tc netem, or toward dst only (falls back where the kernel lacks "
+                  "it)", ANY, _netem,
                   {"delay_ms": Param(int, 0, 0, 600_000), "jitter_ms": Param(int, 0, 0, 600_000),
                    "loss_pct": Param(float, 0.0, 0, 100), "duplicate_pct": Param(float, 0, 0, 100),
                    "corrupt_pct": Param(float, 0, 0, 100), "reorder_pct": Param(float, 0, 0, 100),
-                   "rate_kbit": Param(int, 0, 0, 10**8)}),
+                   "rate_kbit": Param(int, 0, 0, 10**8), **_LINK}),
     "stop": Kind("stop", "docker stop; cleared by start", ANY, _container_planner("stop", "start")),
     "kill": Kind("kill", "SIGKILL the container; cleared by start", ANY,
                  _container_planner("kill", "start")),

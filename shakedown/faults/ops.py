@@ -183,6 +183,17 @@ def tc_root(container: str, device: str, qdisc: list[str]) -> None:
 
 
 @op
+def netns_sh(container: str, script: str, missing_ok: bool = False) -> None:
+    """Run a shell script (``shakedown.faults.tcshell``'s) in the container's netns with this
+    host's tools; ``missing_ok``: a container without a namespace has nothing left to undo."""
+    try:
+        in_netns(container, ["/bin/sh", "-c", script])
+    except NotRunning:
+        if not missing_ok:
+            raise
+
+
+@op
 def tc_clear(container: str, device: str) -> None:
     """Delete the root qdisc only when it carries our handle."""
     try:

@@ -5,17 +5,24 @@ container's namespace, a paused or stopped container, a clock-skewed twin, an op
 entry. Empty means clean.
 
     assert not read_residue(testnet)
+    assert not read_host_residue(targets, "sdvm")   # SSH hosts (VMs, systemd testnets)
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
+
 from shakedown.deploy.docker import LABEL_TESTNET
 from shakedown.deploy.record import load_record
-from shakedown.errors import FaultError
+from shakedown.errors import FaultError, ShakedownError
+from shakedown.faults.hostkinds import CLOCK_DROPIN
+from shakedown.faults.hosts import RUN_DIR, TIMER_PREFIX, HostInjector
 from shakedown.faults.injector import controller_ledger, host_ledger
-from shakedown.faults.ledger import merged
-from shakedown.faults.names import IPTABLES_CHAIN, TC_HANDLE
+from shakedown.faults.ledger import Ledger, merged
+from shakedown.faults.names import IPTABLES_CHAIN, TC_HANDLE, TC_HANDLE_HEX
 from shakedown.faults.ops import CLOCK_LABEL, engine, in_netns
+from shakedown.faults.ssh import SSHTarget
 from shakedown.model import Testnet
 from shakedown.toxiproxy import ToxiproxyClient
 
@@ -58,3 +65,34 @@ def _netns_residue(container: str) -> list[str]:
         found.append(f"container {container}: tc root qdisc {TC_HANDLE} on eth0: "
                      f"{qdiscs.strip()}")
     return found
+
+
+def read_host_residue(targets: Sequence[SSHTarget], testnet: str) -> list[str]:
+    """Every leftover fault artifact on SSH hosts, one line each (``h2: ...``): open entries
+    of ``testnet``'s host ledger, our qdiscs, our iptables chain, TTL timers and scripts,
+    clock drop-ins; a host that does not answer is a line too. Empty means clean."""
+    found = []
+    # Only the hosts' ledgers are read: the controller ledger given here is never touched.
+    with HostInjector(testnet, targets, Ledger(Path("/dev/null/unused"))) as inj:
+        for t in targets:
+            try:
+                found += [f"{t.name}: open fault {e.summary()}"
+                          for e in inj.read_host_ledger(t.name) if e.open]
+                out = inj.session(t.name).run(_HOST_RESIDUE).out
+            except ShakedownError as e:
+                found.append(f"{t.name}: could not look: {e}")
+                continue
+            found += [f"{t.name}: {line}" for line in out.splitlines() if line.strip()]
+    return found
+
+
+_HOST_RESIDUE = "\n".join([
+    f"tc qdisc show | grep -E ' {TC_HANDLE_HEX}[0-9a-f]*: ' | sed 's/^/tc: /'",
+    f"if sd_c=$(iptables -w 5 -S {IPTABLES_CHAIN} 2>/dev/null); then echo \"iptables chain "
+    f"{IPTABLES_CHAIN} ($(printf '%s\\n' \"$sd_c\" | grep -c '^-A') rules)\"; fi",
+    f"systemctl list-units --all --no-legend --plain '{TIMER_PREFIX}*' 2>/dev/null "
+    "| sed 's/^/TTL timer: /'",
+    f"ls {RUN_DIR} 2>/dev/null | sed 's/^/TTL script: /'",
+    f"ls /run/systemd/system/*.d/{CLOCK_DROPIN} 2>/dev/null | sed 's/^/clock drop-in: /'",
+    "true",
+]) + "\n"

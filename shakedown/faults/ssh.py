@@ -170,13 +170,11 @@ class Session:
             self._client = None
 
 
-def targets_from_inventory(path: str | os.PathLike[str]) -> list[SSHTarget]:
-    """SSH targets of every host of a pyinfra inventory file, resolved by pyinfra's own
-    ``Inventory`` (group data merged; ``@vagrant/...`` hosts get their address, user and key
-    from ``vagrant ssh-config``). pyinfra's CLI module is not imported: it monkey-patches.
-
-    Example: ``HostInjector("staging", targets_from_inventory("inventories/staging.py"), d)``.
-    """
+def read_hosts(path: str | os.PathLike[str]) -> list[tuple[str, dict[str, Any]]]:
+    """``(name, data)`` of every host of a pyinfra inventory file, as pyinfra's own
+    ``Inventory`` resolves them (group data merged; ``@vagrant/...`` hosts get their address,
+    user and key from ``vagrant ssh-config``). pyinfra's CLI module is not imported: it
+    monkey-patches."""
     import runpy
 
     from pyinfra.api import Inventory
@@ -189,7 +187,15 @@ def targets_from_inventory(path: str | os.PathLike[str]) -> list[SSHTarget]:
         inventory = Inventory((hosts, {}), **groups)
     except Exception as e:  # a bad file, or a connector that failed (vagrant not running)
         raise ConfigError(f"inventory {path}: {type(e).__name__}: {e}") from e
-    seen: dict[str, SSHTarget] = {}
+    seen: dict[str, dict[str, Any]] = {}
     for host in inventory:
-        seen.setdefault(host.name, SSHTarget.from_host_data(host.name, host.data))
-    return list(seen.values())
+        seen.setdefault(host.name, host.data.dict())
+    return list(seen.items())
+
+
+def targets_from_inventory(path: str | os.PathLike[str]) -> list[SSHTarget]:
+    """SSH targets of every host of a pyinfra inventory file (see ``read_hosts``).
+
+    Example: ``HostInjector("staging", targets_from_inventory("inventories/staging.py"), d)``.
+    """
+    return [SSHTarget.from_host_data(name, data) for name, data in read_hosts(path)]

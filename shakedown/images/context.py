@@ -103,7 +103,7 @@ def postgres_context(root: Path, parent_digest: str) -> Context:
 
 def node_context(root: Path, parent_digest: str, ca: Path = HOST_CA_BUNDLE) -> Context:
     """The node image: the recipe, pinned requirements, the CA bundle and the package source."""
-    pyproject = _read_pyproject(root)
+    pyproject = read_pyproject(root)
     entries = [
         *recipe_entries(root, "node"),
         ca_entry(ca),
@@ -150,7 +150,7 @@ def _requirements(pyproject: dict) -> str:
     return "".join(f"{r}\n" for r in [*build, *deps])
 
 
-def _read_pyproject(root: Path) -> dict:
+def read_pyproject(root: Path) -> dict:
     path = root / "pyproject.toml"
     try:
         return tomllib.loads(path.read_text())

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import docker
 import docker.errors
+from docker.types import Mount
 
 from shakedown.errors import ConfigError, ShakedownError
 from shakedown.faults.ssh import Session, SSHTarget
@@ -39,11 +40,16 @@ REPOSITORY = "shakedown/sdvm-host"
 CACHE = Path(os.environ.get("SHAKEDOWN_VM_CACHE_ROOT", Path.home() / ".cache/shakedown")) / \
     "sshhosts"
 MIRROR = os.environ.get("SHAKEDOWN_DEBIAN_MIRROR", "http://deb.debian.org/debian")
+# What a fresh Debian VM gets from the systemd runtime's deploy (postgresql, python3-venv) is
+# baked in, so the fast lane's deploy finds it installed, as on a VM provisioned before.
 PACKAGES = ("systemd-sysv", "openssh-server", "iproute2", "iptables", "conntrack",
-            "iputils-ping", "python3", "procps", "libfaketime")
+            "iputils-ping", "python3", "python3-venv", "procps", "libfaketime", "postgresql")
 RUN_FLAGS = dict(cap_add=["ALL"], cap_drop=["SYS_RESOURCE"], security_opt=["seccomp=unconfined"],
                  tmpfs={"/run": "", "/run/lock": "", "/tmp": ""},
                  volumes={"/sys/fs/cgroup": {"bind": "/sys/fs/cgroup", "mode": "rw"}},
+                 # A volume of its own, so a Docker engine inside (deploy/docker_host.py) gets
+                 # overlay2 rather than vfs; removed with the host.
+                 mounts=[Mount("/var/lib/docker", None, type="volume")],
                  cgroupns="host", environment={"container": "docker"})
 APP = '''#!/usr/bin/python3
 """sdvm-app: answers every GET with this process's clock (time.time()), for fault tests."""
@@ -87,7 +93,8 @@ WantedBy=multi-user.target
 SSHD = "HostKey /etc/ssh/ssh_host_ed25519_key\nPasswordAuthentication no\nUseDNS no\n" \
     "MaxSessions 50\n"
 MASKED = ("getty@tty1.service", "console-getty.service", "e2scrub_reap.service",
-          "apt-daily.timer", "apt-daily-upgrade.timer", "systemd-timesyncd.service")
+          "apt-daily.timer", "apt-daily-upgrade.timer", "systemd-timesyncd.service",
+          "postgresql.service")  # Debian's own cluster: the testnet runs its own
 
 
 def key_file() -> Path:
@@ -236,6 +243,19 @@ class SSHHosts:
     def stop(self) -> None:
         self._stack.close()
 
+    def write_inventory(self, path: Path, group: dict[str, object],
+                        per_host: list[dict[str, object]] | None = None) -> Path:
+        """A pyinfra inventory of these hosts (named by address, root, key, host keys checked
+        against the run's known_hosts), ``group`` as group data, ``per_host[i]`` on host i."""
+        ssh = {"ssh_user": "root", "ssh_key": str(key_file()),
+               "ssh_known_hosts_file": str(self.run_dir / "known_hosts"),
+               "ssh_strict_host_key_checking": "yes"}
+        extra = per_host or [{} for _ in self.hosts]
+        hosts = [(h.address, {"address": h.address, **data})
+                 for h, data in zip(self.hosts, extra, strict=True)]
+        path.write_text(f"sdvm_hosts = ({hosts!r}, {({**ssh, **group})!r})\n")
+        return path
+
 
 def _host_key(container: docker.models.containers.Container) -> str:
     container.reload()
@@ -256,6 +276,9 @@ def _quietly(fn: object, *args: object, **kwargs: object) -> None:
         fn(*args, **kwargs)  # type: ignore[operator]
     except docker.errors.NotFound:
         pass
+    except docker.errors.APIError as e:  # 409: its removal is already under way
+        if e.status_code != 409:
+            raise
 
 
 def reap(client: docker.DockerClient, run_id: str | None = None) -> None:

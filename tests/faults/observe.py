@@ -71,3 +71,43 @@ def never(probe: Any, within: float, interval: float = 0.2) -> Any:
             return seen
         time.sleep(interval)
     return None
+
+
+def send_seconds(container: str, endpoints: list[tuple[str, int]], size: int) -> list[float]:
+    """From inside ``container``: seconds to deliver one ``size``-byte gRPC request to each
+    ``(host, port)`` (a node, or its proxy listener). The node reads the whole message before
+    it refuses it as garbage, so the time covers every byte."""
+    script = f"""
+import json, time, grpc
+out = []
+for host, port in {endpoints!r}:
+    ch = grpc.insecure_channel(f"{{host}}:{{port}}")
+    grpc.channel_ready_future(ch).result(timeout=20)
+    call = ch.unary_unary("/refnode.v1.ReplicationApi/QueryEnvelopes")
+    t = time.monotonic()
+    try:
+        call(b"\\xff" * {size}, timeout=120)
+    except grpc.RpcError:
+        pass
+    out.append(time.monotonic() - t)
+    ch.close()
+print(json.dumps(out))
+"""
+    return [float(s) for s in in_container(container, script, timeout=300)]
+
+
+def failed_connects(container: str, host: str, port: int, tries: int = 30,
+                    timeout: float = 0.5) -> int:
+    """From inside ``container``: how many of ``tries`` TCP connects to host:port did not
+    complete within ``timeout`` (a lost SYN or SYN-ACK waits a whole second to be resent)."""
+    script = f"""
+import json, socket
+failed = 0
+for _ in range({tries}):
+    try:
+        socket.create_connection(({host!r}, {port}), timeout={timeout}).close()
+    except OSError:
+        failed += 1
+print(json.dumps(failed))
+"""
+    return int(in_container(container, script, timeout=120))

@@ -10,6 +10,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 from shakedown.faults import Injector
 from shakedown.faults.residue import read_residue
 from shakedown.model import Testnet
@@ -113,3 +115,23 @@ def test_pyinfra_fault_scripts_apply_and_clear(net: Net, testnet: Testnet) -> No
     cleared = pyinfra(net, "clear.py")
     assert cleared.returncode == 0, cleared.stdout[-800:]
     assert read_residue(testnet) == []
+
+
+def test_forget_keeps_ledgers_with_an_open_fault_and_removes_closed_ones(
+        net: Net, testnet: Testnet) -> None:
+    from shakedown.errors import FaultError
+    from shakedown.faults.forget import forget_closed
+    from shakedown.faults.injector import controller_ledger, host_ledger
+
+    inj = Injector.for_testnet(testnet)
+    entry = inj.apply("pause", "gateway")
+    with pytest.raises(FaultError, match=rf"1 fault\(s\) still open \({entry.id} pause"):
+        forget_closed(testnet)
+    assert controller_ledger(testnet).path.exists() and host_ledger(testnet).path.exists()
+    inj.clear_all()
+    removed = forget_closed(testnet)
+    assert controller_ledger(testnet).path in removed and host_ledger(testnet).path in removed
+    assert not controller_ledger(testnet).path.exists()
+    assert not host_ledger(testnet).path.exists()
+    assert Injector.for_testnet(testnet).entries() == [] and read_residue(testnet) == []
+    assert forget_closed(testnet) == []  # nothing left: nothing to do

@@ -1,0 +1,194 @@
+"""The systemd runtime on three SSH hosts (VM-like containers), through the README's commands:
+``shakedown up`` over SSH, traffic, a partition and its healing, ``pytest verify/
+--inventory``, a second ``up`` that changes nothing, and a ``down`` that leaves nothing.
+
+The tests run in file order on one testnet; the deploy's wall time goes to .shakedown/bench/.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from refnode.envelopes import Signer
+from shakedown.deploy.record import load_record
+from shakedown.faults.ssh import Session
+from shakedown.keys import payer
+from shakedown.traffic import GatewayTarget, NodeTarget, Traffic
+from shakedown.verify.replication import read_states, wait_converged
+from shakedown.vm.sshhosts import SSHHosts
+from shakedown.waiting import wait_for
+
+REPO = Path(__file__).resolve().parents[2]
+TESTNET = "sdsys"
+FIGURES = REPO / ".shakedown" / "bench" / "systemd_deploy.json"
+ROLES = [["chain", "proxy", "db", "node", "gateway"], ["proxy", "db", "node"],
+         ["proxy", "db", "node"]]
+
+
+@pytest.fixture(scope="module")
+def hosts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SSHHosts]:
+    with SSHHosts(count=3, run_dir=tmp_path_factory.mktemp("sdsys-hosts")) as made:
+        yield made
+
+
+@pytest.fixture(scope="module")
+def inventory(hosts: SSHHosts) -> Path:
+    group = {"testnet": TESTNET, "runtime": "systemd", "nodes": 3, "port_base": 26000,
+             "record_path": str(hosts.run_dir / "deployment.json")}
+    return hosts.write_inventory(hosts.run_dir / "inventory.py", group,
+                                 [{"roles": r} for r in ROLES])
+
+
+@pytest.fixture(scope="module")
+def figures() -> Iterator[dict[str, Any]]:
+    found: dict[str, Any] = {}
+    yield found
+    FIGURES.parent.mkdir(parents=True, exist_ok=True)
+    FIGURES.write_text(json.dumps({"finished": time.strftime("%Y-%m-%dT%H:%M:%S"), "hosts": 3,
+                                   **found}, indent=1) + "\n")
+
+
+def shakedown(*args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "shakedown.cli", *args], capture_output=True,
+                          text=True, timeout=timeout, cwd=REPO)
+
+
+def record(inventory: Path) -> dict[str, Any]:
+    found = load_record(inventory.parent / "deployment.json")
+    assert found, "no deployment record"
+    return found
+
+
+def connections(rec: dict[str, Any]) -> dict[str, psycopg.Connection]:
+    return {n["name"]: psycopg.connect(n["dsn"], autocommit=True, connect_timeout=5)
+            for n in rec["nodes"]}
+
+
+def send(rec: dict[str, Any], targets: list[NodeTarget | GatewayTarget], count: int) -> None:
+    stats = Traffic(targets, rate=0, duration_s=60, max_envelopes=count, batch=25, workers=2,
+                    payers=[Signer(bytes(payer(0).key))], timeout=30).run()
+    assert stats.acked == count, f"traffic: {stats.acked} of {count} acked; {stats.errors}"
+
+
+def test_up_deploys_every_role_as_units_over_ssh(inventory: Path, hosts: SSHHosts,
+                                                  figures: dict[str, Any]) -> None:
+    started = time.monotonic()
+    up = shakedown("up", "-i", str(inventory))
+    figures["first_up_s"] = round(time.monotonic() - started, 1)
+    assert up.returncode == 0, up.stdout[-2000:] + up.stderr[-2000:]
+    rec = record(inventory)
+    assert rec["runtime"] == "systemd"
+    assert [(n["name"], n["host"]) for n in rec["nodes"]] == [
+        (f"node-{100 * (k + 1)}", h.address) for k, h in enumerate(hosts.hosts)]
+    with Session(hosts.hosts[1].ssh) as s:  # h2 carries its node, its db and its proxy
+        active = s.check(f"systemctl is-active {TESTNET}-node-200.service "
+                         f"{TESTNET}-db.service {TESTNET}-proxy.service").split()
+    assert active == ["active"] * 3
+    status = shakedown("status", "-i", str(inventory))
+    assert status.returncode == 0, status.stdout
+
+
+def test_peers_replicate_across_hosts_through_their_proxies(inventory: Path) -> None:
+    rec = record(inventory)
+    # Each node's on-chain address is its host's proxy: replication crosses the proxies.
+    assert all(n["http_address"].endswith(f":{26100 + k}") for k, n in enumerate(rec["nodes"]))
+    targets: list[NodeTarget | GatewayTarget] = [
+        NodeTarget(n["grpc"], n["node_id"]) for n in rec["nodes"]]
+    send(rec, targets, 150)
+    wait_for(lambda: _gateway_lands(rec), bool, timeout=60, interval=0.5,
+             what="the gateway reaches the nodes")
+    conns = connections(rec)
+    try:
+        wait_converged(conns, {100, 200, 300}, timeout=90)
+    finally:
+        for c in conns.values():
+            c.close()
+
+
+def _gateway_lands(rec: dict[str, Any]) -> bool:
+    stats = Traffic([GatewayTarget(rec["gateway"]["grpc"])], rate=0, duration_s=10,
+                    max_envelopes=5, batch=5, timeout=5).run()
+    return stats.acked == 5
+
+
+def test_a_partition_stops_replication_to_one_host_and_healing_catches_up(
+        inventory: Path, hosts: SSHHosts) -> None:
+    rec = record(inventory)
+    h1, h2, h3 = hosts.hosts
+    conns = connections(rec)
+    try:
+        add = shakedown("fault", "add", "partition", h3.address,
+                        f"peers={h1.address},{h2.address}", "-i", str(inventory))
+        assert add.returncode == 0, add.stderr
+        send(rec, [NodeTarget(rec["nodes"][0]["grpc"], 100)], 100)
+        want = _sequence(conns["node-100"], 100)
+        wait_for(lambda: _sequence(conns["node-200"], 100), lambda s: s >= want,
+                 timeout=60, interval=0.25, what="node-200 replicates node-100")
+        # node-200 got everything across its own link; node-300's links are cut.
+        assert _sequence(conns["node-300"], 100) < want
+    finally:
+        clear = shakedown("fault", "clear", "-i", str(inventory))
+    assert clear.returncode == 0, clear.stderr
+    try:
+        wait_converged(conns, {100, 200, 300}, timeout=90)
+    finally:
+        for c in conns.values():
+            c.close()
+
+
+def _sequence(conn: psycopg.Connection, originator: int) -> int:
+    return read_states({"n": conn})["n"].clock.get(originator, 0)
+
+
+def test_verify_suite_runs_unchanged_against_the_vm_testnet(inventory: Path) -> None:
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                           "verify/", f"--inventory={inventory}"], capture_output=True,
+                          text=True, timeout=600, cwd=REPO)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert " passed" in proc.stdout.splitlines()[-1] and "failed" not in proc.stdout
+
+
+def test_second_up_changes_nothing(inventory: Path, figures: dict[str, Any]) -> None:
+    started = time.monotonic()
+    up = shakedown("up", "-i", str(inventory))
+    figures["second_up_s"] = round(time.monotonic() - started, 1)
+    assert up.returncode == 0, up.stderr[-2000:]
+    assert ": 0 changed" in up.stdout, up.stdout
+
+
+def test_verify_fails_naming_the_node_whose_database_was_tampered(inventory: Path) -> None:
+    rec = record(inventory)
+    with psycopg.connect(rec["nodes"][1]["dsn"], autocommit=True) as conn:
+        for table in ("gateway_envelopes_blob", "gateway_envelopes_meta"):  # a gap on node-200
+            conn.execute(f"DELETE FROM {table} WHERE originator_node_id = 100 AND "
+                         "originator_sequence_id = 2")
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                           "verify/", f"--inventory={inventory}", "-m", "replication"],
+                          capture_output=True, text=True, timeout=600, cwd=REPO)
+    assert proc.returncode == 1, proc.stdout[-3000:]
+    assert "node-200" in proc.stdout
+
+
+def test_down_leaves_nothing_on_the_hosts(inventory: Path, hosts: SSHHosts,
+                                          figures: dict[str, Any]) -> None:
+    started = time.monotonic()
+    down = shakedown("down", "-i", str(inventory))
+    figures["down_s"] = round(time.monotonic() - started, 1)
+    assert down.returncode == 0, down.stderr[-2000:]
+    for h in hosts.hosts:
+        with Session(h.ssh) as s:
+            left = s.run(f"ls -d /etc/systemd/system/{TESTNET}-* /opt/shakedown/{TESTNET} "
+                         f"/etc/shakedown/{TESTNET} /var/lib/shakedown/testnets/{TESTNET} "
+                         f"2>/dev/null; systemctl list-units --all --no-legend '{TESTNET}-*'; "
+                         "ss -Htln 'sport >= 26000 and sport <= 26300'").out.strip()
+        assert not left, f"{h.name}: {left}"
+    assert not (inventory.parent / "deployment.json").exists()
