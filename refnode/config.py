@@ -73,6 +73,7 @@ class NodeConfig:
     report_interval_s: float = 60.0     # how often this node reports its own new envelopes
     attest_enabled: bool = True         # False: judge nothing, sign nothing (reports stay pending)
     settle_enabled: bool = True         # False: submit own reports but never settle them
+    mirror_enabled: bool = True         # False: never record others' reports from the chain
     price_multiplier: float = 1.0       # != 1: misprice (charge and judge) by this factor
 
     def __repr__(self) -> str:
@@ -106,6 +107,7 @@ class NodeConfig:
             report_interval_s=_positive(env, "REFNODE_REPORT_INTERVAL_S", 60.0),
             attest_enabled=_bool(env, "REFNODE_ATTEST_ENABLED", True),
             settle_enabled=_bool(env, "REFNODE_SETTLE_ENABLED", True),
+            mirror_enabled=_bool(env, "REFNODE_MIRROR_ENABLED", True),
             price_multiplier=_float(env, "REFNODE_PRICE_MULTIPLIER", 1.0),
         )
 

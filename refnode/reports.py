@@ -115,7 +115,8 @@ class ReportWorker:
             await self.peers.close()
 
     async def tick(self, create: bool) -> None:
-        await self.mirror()
+        if self.config.mirror_enabled:  # off: a node whose database drifts from the chain
+            await self.mirror()
         await self.judge_held()
         if create:
             await self.create()

@@ -36,3 +36,7 @@ def test_payer_balances(verify_run: VerifySession) -> None:
 
 def test_fee_token_supply(verify_run: VerifySession) -> None:
     expect_none(payer.check_token_supply(verify_run.chain()))
+
+
+def test_fee_distribution(verify_run: VerifySession) -> None:
+    expect_none(payer.check_distribution(verify_run.chain()))

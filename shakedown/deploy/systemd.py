@@ -169,8 +169,7 @@ def unit(spec: UnitSpec | Callable[[], UnitSpec]):  # type: ignore[no-untyped-de
             return
         yield f"systemctl start {spec.name}"
         return
-    yield f"install -d -m 0700 {Paths(spec.testnet).config}"
-    yield f"install -m 0600 /dev/null {spec.env_file}"  # private before the secrets go in
+    yield f"install -d -m 0700 {Paths(spec.testnet).config}"  # only root reaches the secrets
     yield FileUploadCommand(StringIO(spec.env_text()), spec.env_file)
     yield f"chmod 0600 {spec.env_file}"
     yield FileUploadCommand(StringIO(spec.unit_text()), f"{UNIT_DIR}/{spec.name}")

@@ -29,6 +29,7 @@ PACKAGES = {
     "db": ["postgresql"],
     "venv": ["python3-venv"],
 }
+PYTHON_ROLES = {"proxy", "node", "gateway"}  # they run from the project's virtualenv
 
 
 @deploy("network")
@@ -38,9 +39,11 @@ def network(testnet: Testnet) -> None:
 
 
 def run_role(role: str, testnet: Testnet, images: Images | None = None) -> None:
-    """Deploy one role of ``testnet`` (its network first, so roles also run alone)."""
+    """Deploy one role of ``testnet`` (its network, or its host's packages and virtualenv,
+    first, so roles also run alone)."""
     if testnet.on_hosts:
-        raise ConfigError(f"{testnet.name}: deploy a systemd testnet whole (deploy/testnet.py)")
+        _on_host(testnet, only=role)
+        return
     network(testnet=testnet)
     ROLE_DEPLOYS[role](testnet, images or images_for(testnet))
 
@@ -63,36 +66,36 @@ def testnet_up(testnet: Testnet) -> None:
         ROLE_DEPLOYS[role](testnet, images)
 
 
-def _on_host(testnet: Testnet) -> None:
-    """The roles of the host pyinfra is running this for (systemd runtime)."""
+def _on_host(testnet: Testnet, only: str | None = None) -> None:
+    """The roles of the host pyinfra is running this for (systemd runtime), or just ``only``."""
     from pyinfra import host
     from pyinfra.operations import apt
 
     from shakedown.deploy.wheelhouse import wheelhouse
 
     here = testnet.host(host.name)
-    python_roles = {"proxy", "node", "gateway"} & set(here.roles)
-    packages = PACKAGES["base"] + (PACKAGES["db"] if here.has("db") else []) + \
-        (PACKAGES["venv"] if python_roles else [])
+    roles = {r for r in here.roles if only in (None, r)}
+    packages = PACKAGES["base"] + (PACKAGES["db"] if "db" in roles else []) + \
+        (PACKAGES["venv"] if roles & PYTHON_ROLES else [])
     apt.packages(name=f"{testnet.name}: packages", packages=packages, update=True,
                  cache_time=86400)
     build = ""
-    if python_roles:
+    if roles & PYTHON_ROLES:
         python = host.get_fact(systemd.HostPython)
         if not python:
             raise ConfigError(f"{host.name}: no python3 answers; install Debian's python3 there")
         wheels = wheelhouse(python)
         systemd.venv(name=f"{testnet.name}: virtualenv", testnet=testnet.name, wheels=wheels)
         build = wheels.digest
-    if here.has("chain"):
+    if "chain" in roles:
         chain_on_host(testnet=testnet)
-    if here.has("db"):
+    if "db" in roles:
         db_on_host(testnet=testnet, here=here)
-    if here.has("proxy"):
+    if "proxy" in roles:
         proxy_on_host(testnet=testnet, here=here, build=build)
-    if here.has("node") or here.has("chain"):
+    if "node" in roles or (here.has("chain") and only in (None, "node")):  # registration
         nodes_on_host(testnet=testnet, here=here, build=build)
-    if here.has("gateway"):
+    if "gateway" in roles:
         gateway_on_host(testnet=testnet, here=here, build=build)
 
 

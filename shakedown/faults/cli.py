@@ -134,15 +134,16 @@ def _add(args: argparse.Namespace, inventory: Path) -> int:
     params = parse_params(pairs)
     ttl = parse_duration(args.ttl) if args.ttl else None
     groups = _groups(inventory, args.testnet)
-    on_host = [(g, hit) for g in groups if (hit := g.resolve(target))]
+    on_host = [g for g in groups if g.resolve(target)]
     if on_host:
-        return _add_on_host(args.kind, on_host[0], params, ttl)
+        return _add_on_host(args.kind, on_host[0], target, params, ttl)
     injectors = _injectors(inventory, args.testnet)
     if not injectors:
         if args.testnet and not groups:
             raise ConfigError(f"--testnet {args.testnet}: not in {inventory}")
         known = sorted({n for g in groups for n in [*(t.name for t in g.targets), *g.services]})
-        raise ConfigError(f"unknown target {target!r} in {inventory}; hosts and services: "
+        what = f"unknown target {target!r}" if target else f"{args.kind} needs a target"
+        raise ConfigError(f"{what} in {inventory}; hosts and services: "
                           f"{', '.join(known) or 'none'}")
     if args.kind not in KINDS:
         raise ConfigError(f"{args.kind} is a fault kind of SSH hosts; {target or 'the target'} "
@@ -155,16 +156,14 @@ def _add(args: argparse.Namespace, inventory: Path) -> int:
     return 0
 
 
-def _add_on_host(kind: str, where: tuple[HostGroup, tuple[str, str]], params: dict[str, Any],
+def _add_on_host(kind: str, group: HostGroup, target: str, params: dict[str, Any],
                  ttl: float | None) -> int:
     from shakedown.faults.hostkinds import HOST_KINDS
 
-    group, (host, unit) = where
     if kind not in HOST_KINDS:
         raise ConfigError(f"{kind} acts on Docker testnets; on SSH hosts use one of "
                           f"{', '.join(HOST_KINDS)}")
-    if unit and "unit" in HOST_KINDS[kind].params:
-        params = {"unit": unit, **params}
+    host, params = group.place(HOST_KINDS[kind], target, params)
     with _host_injector(group) as inj:
         entry = inj.apply(kind, host, params, ttl=ttl)
     print(f"shakedown: applied {entry.summary()} via {entry.mechanism}")
@@ -219,7 +218,8 @@ def _kinds(args: argparse.Namespace, inventory: Path) -> int:
     for kind in KINDS.values():
         print(f"{kind.name:14} {kind.summary} [{', '.join(kind.roles)}] "
               f"{_params(kind.params)}".rstrip())
-    print("\non SSH hosts (VMs, systemd testnets, services someone else deployed):")
+    print("\non SSH hosts (VMs, systemd testnets, services someone else deployed; unit, proxy "
+          "and api_port come from the target when it is a service or a systemd testnet's node):")
     for hk in HOST_KINDS.values():
         print(f"{hk.name:14} {hk.summary} {_params(hk.params)}".rstrip())
     return 0

@@ -8,7 +8,8 @@ Docker host: its faults act on its testnet's containers (``shakedown.faults.Inje
 
 A fault target on SSH hosts is a host name, or a service: ``services: {"node-100":
 "refnode.service"}`` in a host's data, or, on a systemd testnet, every service shakedown runs
-there (unit ``<testnet>-<service>.service``).
+there (unit ``<testnet>-<service>.service``). A toxic kind on such a testnet's node acts on the
+toxiproxy of the node's host: its proxy ``node-200`` (peers), ``node-200-db`` or ``chain``.
 
     for group in host_groups(read_hosts(Path("inventories/vagrant.py"))):
         print(group.testnet, [t.name for t in group.targets])
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from shakedown.errors import ConfigError
+from shakedown.faults.hostkinds import HostKind
 from shakedown.faults.ssh import SSHTarget, read_hosts
 from shakedown.model import Testnet, testnets_of
 
@@ -39,18 +41,70 @@ def is_ssh_host(name: str, data: Mapping[str, Any]) -> bool:
 
 @dataclass(frozen=True)
 class HostGroup:
-    """SSH hosts whose faults share one ledger name (their testnet's, or ``shakedown``)."""
+    """SSH hosts whose faults share one ledger name (their testnet's, or ``shakedown``);
+    ``model`` is the systemd testnet shakedown runs on them, if any."""
 
     testnet: str
     targets: tuple[SSHTarget, ...]
     controller_dir: Path
     services: dict[str, tuple[str, str]] = field(default_factory=dict)  # -> (host, unit)
+    model: Testnet | None = None
 
     def resolve(self, target: str) -> tuple[str, str] | None:
         """``(host, unit)`` for a host name (unit "") or a service; None when neither."""
         if target in {t.name for t in self.targets}:
             return target, ""
         return self.services.get(target)
+
+    def place(self, kind: HostKind, target: str,
+              params: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+        """The host ``kind`` acts on for ``target``, and ``params`` completed from the
+        inventory: a service's unit, or for a toxic the proxy in front of the node and the
+        port of its host's toxiproxy API. ConfigError for a target that is not here.
+
+        Example: ``place(HOST_KINDS["db-latency"], "node-200", {"latency_ms": "50"})`` ->
+        ``("h2", {"latency_ms": "50", "proxy": "node-200-db", "api_port": 26001})``.
+        """
+        where = self.resolve(target)
+        if where is None:
+            known = [*(t.name for t in self.targets), *self.services]
+            raise ConfigError(f"target={target!r}: not a host or service of {self.testnet}; "
+                              f"known: {', '.join(known)}")
+        host, unit = where
+        filled = dict(params)
+        if unit and "unit" in kind.params:
+            filled.setdefault("unit", unit)
+        if kind.toxic_path and "proxy" not in filled:
+            found = self.toxiproxy(target, kind.toxic_path)
+            if found is None:
+                nodes = ", ".join(n.name for n in self.model.nodes) if self.model else "none"
+                hosts = " or a host with the proxy role" if kind.toxic_path == "chain" else ""
+                raise ConfigError(f"{kind.name} {target}: no toxiproxy of {self.testnet} is in "
+                                  f"front of it; name a node ({nodes}){hosts}, or give "
+                                  "proxy=NAME api_port=PORT")
+            host, filled["proxy"], port = found
+            filled.setdefault("api_port", port)
+        return host, filled
+
+    def toxiproxy(self, target: str, path: str) -> tuple[str, str, int] | None:
+        """``(host, proxy, API port)``: the proxy on ``path`` (``node``, ``db``, ``chain``) in
+        front of node ``target`` on its host's toxiproxy; for ``chain`` a host name also
+        works (that host's chain proxy). None when ``target`` is neither."""
+        if self.model is None:
+            return None
+        node = next((n for n in self.model.nodes if n.name == target), None)
+        if node is not None:
+            host = self.model.host_of(node)
+        elif path == "chain" and target in {h.name for h in self.model.hosts}:
+            host = self.model.host(target)
+        else:
+            return None
+        if not host.has("proxy"):
+            raise ConfigError(f"{target}: its host {host.name} has no proxy role, so no "
+                              "toxiproxy is in front of it")
+        proxies = {"chain": "chain"} if node is None else \
+            {"node": node.name, "db": node.db_proxy, "chain": "chain"}
+        return host.name, proxies[path], self.model.ports.proxy_api
 
 
 def host_groups(hosts: Hosts) -> list[HostGroup]:
@@ -59,20 +113,21 @@ def host_groups(hosts: Hosts) -> list[HostGroup]:
     by_name: dict[str, list[tuple[str, Mapping[str, Any]]]] = {}
     for name, data in ssh:
         by_name.setdefault(str(data.get("testnet") or DEFAULT_LEDGER), []).append((name, data))
-    units = _testnet_units([h for h in ssh if h[1].get("runtime") == "systemd"])
+    systemd = [h for h in ssh if h[1].get("runtime") == "systemd"]
+    models = {t.name: t for t in testnets_of(systemd, "the inventory")} if systemd else {}
     groups = []
     for ledger, members in by_name.items():
         services: dict[str, tuple[str, str]] = {}
         for name, data in members:
             for service, unit in _given_services(name, data).items():
                 services.setdefault(service, (name, unit))
-        for service, (name, unit) in units.get(ledger, {}).items():
+        for service, (name, unit) in _units(models.get(ledger)).items():
             services.setdefault(service, (name, unit))
         first = members[0][1]
         record = Testnet.from_data({"testnet": ledger, "record_path": first.get("record_path")})
         groups.append(HostGroup(
             ledger, tuple(SSHTarget.from_host_data(n, d) for n, d in members),
-            record.record_path.parent, services))
+            record.record_path.parent, services, models.get(ledger)))
     return groups
 
 
@@ -98,18 +153,14 @@ def _given_services(host: str, data: Mapping[str, Any]) -> dict[str, str]:
     return {str(k): v for k, v in raw.items()}
 
 
-def _testnet_units(hosts: Hosts) -> dict[str, dict[str, tuple[str, str]]]:
-    """Per systemd testnet: each service shakedown runs on its hosts -> (host, unit). A
-    service on several hosts (proxy, db) maps to the first."""
-    if not hosts:
+def _units(testnet: Testnet | None) -> dict[str, tuple[str, str]]:
+    """Each service shakedown runs on a systemd testnet's hosts -> (host, unit). A service on
+    several hosts (proxy, db) maps to the first."""
+    if testnet is None:
         return {}
-    found: dict[str, dict[str, tuple[str, str]]] = {}
-    for testnet in testnets_of(hosts, "the inventory"):
-        units = found.setdefault(testnet.name, {})
-        for node in testnet.nodes:
-            units[node.name] = (node.host, testnet.unit(node.name))
-        for host in testnet.hosts:
-            for role in host.roles:
-                if role != "node":
-                    units.setdefault(role, (host.name, testnet.unit(role)))
-    return found
+    units = {node.name: (node.host, testnet.unit(node.name)) for node in testnet.nodes}
+    for host in testnet.hosts:
+        for role in host.roles:
+            if role != "node":
+                units.setdefault(role, (host.name, testnet.unit(role)))
+    return units

@@ -6,7 +6,9 @@ commands that go into the ledger. Every undo command is idempotent: what is alre
 counts as removed. Every artifact carries a reserved name (``shakedown.faults.names``): the
 root qdisc ``5d:`` (per destination: an htb passing unclassified traffic untouched, with a
 class ``5d:N`` and leaf ``5dNN:`` per fault), rules in our own iptables chain with the comment
-``sd-<tag>``, a runtime drop-in ``shakedown-clock.conf``.
+``sd-<tag>``, a runtime drop-in ``shakedown-clock.conf``, toxics ``sd-<tag>-<stream>`` on the
+host's own toxiproxy (the toxic kinds and their parameters are the Docker ones,
+``shakedown.faults.kinds.TOXIC_KINDS``).
 
     kind = HOST_KINDS["netem"]
     values = kind.parse({"delay_ms": "100", "dst": "10.213.0.12"})
@@ -16,14 +18,16 @@ class ``5d:N`` and leaf ``5dNN:`` per fault), rules in our own iptables chain wi
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
+import shlex
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from shakedown.errors import ConfigError, FaultError
 from shakedown.faults import tcshell
-from shakedown.faults.kinds import Kind, Param, Plan
+from shakedown.faults.kinds import TOXIC_KINDS, Kind, Param, Plan, toxic_params, toxics
 from shakedown.faults.names import IPTABLES_CHAIN
 from shakedown.faults.tcshell import REFUSED, refuse
 
@@ -31,6 +35,7 @@ __all__ = ["HOST_KINDS", "REFUSED", "HostFacts", "HostKind", "HostPlan", "refuse
 _IPT = "iptables -w 5"
 _UNIT = re.compile(r"^[A-Za-z0-9@._:\\-]+$")
 _DEVICE = re.compile(r"^[A-Za-z0-9._@-]{1,15}$")
+_PROXY = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
 
 
 @dataclass(frozen=True)
@@ -75,13 +80,15 @@ def _unplanned(*args: Any) -> Plan:
 
 @dataclass(frozen=True)
 class HostKind:
-    """A fault kind on a host; ``wants_routes`` names the parameter holding destinations."""
+    """A fault kind on a host; ``wants_routes`` names the parameter holding destinations;
+    ``toxic_path`` (``node``, ``db``, ``chain``) marks a toxic kind and the proxy it bends."""
 
     name: str
     summary: str
     planner: HostPlanner
     params: Mapping[str, Param] = field(default_factory=dict)
     wants_routes: str = ""
+    toxic_path: str = ""
 
     def parse(self, raw: Mapping[str, Any] | None) -> dict[str, Any]:
         """Typed values (the same rules as the Docker kinds); ConfigError for bad ones."""
@@ -283,6 +290,58 @@ def _clock(facts: HostFacts, v: dict[str, Any], tag: str) -> HostPlan:
         refuse('[ -z "$lib" ]', "libfaketime is not installed (apt-get install libfaketime)"))
 
 
+# --- toxics: the host's own toxiproxy, through its API on 127.0.0.1 ------------------------
+
+# One HTTP call: SD_CALL="METHOD URL" python3 -c _HTTP [BODY]. For DELETE, a missing toxic or
+# proxy (404) and a server that is not running (it keeps toxics in memory only) count as removed.
+_HTTP = """import os, sys, urllib.request as r, urllib.error as e
+m, url = os.environ["SD_CALL"].split(" ", 1)
+body = sys.argv[1].encode() if sys.argv[1:] else None
+q = r.Request(url, body, {"Content-Type": "application/json"}, method=m)
+try:
+    r.urlopen(q, timeout=10).close()
+except e.HTTPError as x:
+    if not (m == "DELETE" and x.code == 404):
+        text = x.read(200).decode("utf-8", "replace")
+        sys.exit(f"toxiproxy: {m} {url}: HTTP {x.code} {text}")
+except OSError as x:
+    why = getattr(x, "reason", x)
+    if not (m == "DELETE" and isinstance(why, ConnectionRefusedError)):
+        sys.exit(f"toxiproxy: {m} {url}: {why}")
+"""
+
+
+def toxic_call(method: str, url: str, body: dict[str, Any] | None = None) -> str:
+    """Shell: one call to a toxiproxy API on the host (python3 is there for the ledger)."""
+    data = f" {shlex.quote(json.dumps(body, sort_keys=True))}" if body else ""
+    return f"SD_CALL={shlex.quote(f'{method} {url}')} python3 -S -c {shlex.quote(_HTTP)}{data}"
+
+
+def _toxic(kind: str) -> HostPlanner:
+    """Toxics of ``kind`` (one per stream) on the proxy ``proxy`` of the toxiproxy whose API
+    is 127.0.0.1:``api_port`` on the host; refused when that proxy is not there."""
+
+    def plan(facts: HostFacts, v: dict[str, Any], tag: str) -> HostPlan:
+        proxy, port = str(v["proxy"]), v["api_port"]
+        if not _PROXY.match(proxy):
+            raise ConfigError(f"proxy={proxy!r}: not a toxiproxy proxy name")
+        url = f"http://127.0.0.1:{port}/proxies/{proxy}"
+        made = toxics(kind, v, tag)
+        return HostPlan(
+            apply=[toxic_call("POST", f"{url}/toxics", t) for t in made],
+            undo=[toxic_call("DELETE", f"{url}/toxics/{t['name']}") for t in made],
+            mechanism=f"toxiproxy {made[0]['type']} on {proxy} (API 127.0.0.1:{port})",
+            precheck=f"{toxic_call('GET', url)} || exit {REFUSED}",
+            notes={"proxy": proxy, "api_port": port, "toxics": [t["name"] for t in made]})
+
+    return plan
+
+
+_ON_HOSTS = {"node": "", "db": " (on the node's host)",
+             "chain": " (from the nodes of the target's host)"}
+_AT_PROXY = {"proxy": Param(str, None), "api_port": Param(int, None, 1, 65535)}
+
+
 # --- the catalogue ---------------------------------------------------------------------------
 
 _WHERE = {"device": Param(str, ""), "dst": Param(str, "")}
@@ -324,4 +383,6 @@ HOST_KINDS: dict[str, HostKind] = {
     "clock-skew": HostKind("clock-skew", "the unit's clock runs offset_s off (libfaketime)",
                            _clock, {"unit": Param(str, None),
                                     "offset_s": Param(float, None, -10**8, 10**8)}),
+    **{k: HostKind(k, t.summary + _ON_HOSTS[t.path], _toxic(k), {**toxic_params(k), **_AT_PROXY},
+                   toxic_path=t.path) for k, t in TOXIC_KINDS.items()},
 }

@@ -401,4 +401,4 @@ def _apply_error(rc: int, last: str) -> str:
 
 
 def _short(cmd: str) -> str:
-    return cmd.split(";")[0][:60].replace("'", "")
+    return cmd.splitlines()[0].split(";")[0][:60].replace("'", "")

@@ -130,27 +130,55 @@ def _proxies(targets: Targets, services: list[Service], db: bool) -> list[str]:
     return names
 
 
-def _toxic_planner(kind: str, db: bool = False) -> Planner:
-    toxic_type, attrs = _TOXICS[kind]
+@dataclass(frozen=True)
+class ToxicKind:
+    """A toxic fault kind: its toxic (a key of ``_TOXICS``) on one path through the proxy:
+    ``node`` (peers and the gateway to the node), ``db`` (node to its database) or ``chain``."""
+
+    toxic: str
+    path: str
+    summary: str
+
+
+TOXIC_KINDS: dict[str, ToxicKind] = {
+    **{k: ToxicKind(k, "node", f"toxiproxy {t} on the proxy in front of the target")
+       for k, (t, _) in _TOXICS.items()},
+    "chain-latency": ToxicKind("latency", "chain", "latency on every call to the chain RPC"),
+    "db-latency": ToxicKind("latency", "db", "latency between nodes and their databases"),
+    "db-reset": ToxicKind("reset-peer", "db",
+                          "reset connections between nodes and their databases"),
+}
+
+
+def toxics(kind: str, values: dict[str, Any], tag: str) -> list[dict[str, Any]]:
+    """The toxiproxy toxics (API bodies) of one fault of ``kind`` (``latency``, ``db-reset``):
+    one per stream, named ``sd-<tag>-<stream>``."""
+    toxic_type, attrs = _TOXICS[TOXIC_KINDS[kind].toxic]
+    streams = ["downstream", "upstream"] if values["stream"] == "both" else [values["stream"]]
+    attributes = {attr: values[ours] for ours, (attr, _) in attrs.items()}
+    return [{"name": f"{TOXIC_PREFIX}{tag}-{stream}", "type": toxic_type, "stream": stream,
+             "toxicity": values["toxicity"], "attributes": attributes} for stream in streams]
+
+
+def toxic_params(kind: str) -> dict[str, Param]:
+    """The parameters of a toxic kind, shared by the Docker and the host kinds."""
+    return {ours: param for ours, (_, param) in _TOXICS[TOXIC_KINDS[kind].toxic][1].items()} \
+        | _STREAM
+
+
+def _toxic_planner(kind: str) -> Planner:
+    db = TOXIC_KINDS[kind].path == "db"
 
     def plan(targets: Targets, services: list[Service], v: dict[str, Any], tag: str) -> Plan:
-        streams = ["downstream", "upstream"] if v["stream"] == "both" else [v["stream"]]
-        attributes = {attr: v[ours] for ours, (attr, _) in attrs.items()}
         apply, undo = [], []
         for proxy in _proxies(targets, services, db):
-            for stream in streams:
-                name = f"{TOXIC_PREFIX}{tag}-{stream}"
-                where = {"api": targets.proxy_api, "proxy": proxy, "name": name}
-                apply.append({"op": "toxic_add", **where, "type": toxic_type, "stream": stream,
-                              "toxicity": v["toxicity"], "attributes": attributes})
+            for toxic in toxics(kind, v, tag):
+                where = {"api": targets.proxy_api, "proxy": proxy, "name": toxic["name"]}
+                apply.append({"op": "toxic_add", **toxic, **where})
                 undo.append({"op": "toxic_remove", **where})
-        return Plan(apply, undo, f"toxiproxy {toxic_type}")
+        return Plan(apply, undo, f"toxiproxy {_TOXICS[TOXIC_KINDS[kind].toxic][0]}")
 
     return plan
-
-
-def _toxic_params(kind: str) -> dict[str, Param]:
-    return {ours: param for ours, (_, param) in _TOXICS[kind][1].items()} | _STREAM
 
 
 # --- iptables --------------------------------------------------------------------------------
@@ -365,20 +393,16 @@ def _membership(targets: Targets, services: list[Service], v: dict[str, Any], ta
 
 
 ANY = ("node", "chain", "db", "proxy", "gateway")
+# A toxic kind's path -> (the roles it takes as targets, its default target).
+_TOXIC_ROLES: dict[str, tuple[tuple[str, ...], str]] = {
+    "node": (("node", "chain", "db"), ""), "chain": (("chain",), "chain"),
+    "db": (("node", "db"), "db")}
 # Per destination: dst names nodes (node-200, node-200,node-300, nodes); direction=both also
 # shapes the way back (each dst toward the targets), for a tier between two groups.
 _LINK = {"dst": Param(str, ""), "direction": Param(str, "out", choices=links.DIRECTIONS)}
 KINDS: dict[str, Kind] = {
-    **{k: Kind(k, f"toxiproxy {t} on the proxy in front of the target", ("node", "chain", "db"),
-               _toxic_planner(k), _toxic_params(k)) for k, (t, _) in _TOXICS.items()},
-    "chain-latency": Kind("chain-latency", "latency on every call to the chain RPC", ("chain",),
-                          _toxic_planner("latency"), _toxic_params("latency"), "chain"),
-    "db-latency": Kind("db-latency", "latency between nodes and their databases",
-                       ("node", "db"), _toxic_planner("latency", db=True),
-                       _toxic_params("latency"), "db"),
-    "db-reset": Kind("db-reset", "reset connections between nodes and their databases",
-                     ("node", "db"), _toxic_planner("reset-peer", db=True),
-                     _toxic_params("reset-peer"), "db"),
+    **{k: Kind(k, t.summary, _TOXIC_ROLES[t.path][0], _toxic_planner(k), toxic_params(k),
+               _TOXIC_ROLES[t.path][1]) for k, t in TOXIC_KINDS.items()},
     "blackhole": Kind("blackhole", "cut nodes off from every peer and the gateway", ("node",),
                       _blackhole),
     "partition": Kind("partition", "no connections between the target group and 'others'",

@@ -83,22 +83,16 @@ def _host_fault_from_data(host: Any, kind: str) -> None:
             raise ShakedownError(f"{kind!r} is not a fault kind of SSH hosts; known: "
                                  f"{', '.join(HOST_KINDS)}")
         group = _group_of(host)
-        where = group.resolve(target)
-        if where is None:
-            known = [*(t.name for t in group.targets), *group.services]
-            raise ShakedownError(f"target={target!r}: not a host or service of "
-                                 f"{group.testnet}; known: {', '.join(known)}")
-        params = {name: host.data.get(name) for name in HOST_KINDS[kind].params
-                  if host.data.get(name) is not None}
-        if where[1] and "unit" in HOST_KINDS[kind].params:
-            params.setdefault("unit", where[1])
+        given = {name: host.data.get(name) for name in HOST_KINDS[kind].params
+                 if host.data.get(name) is not None}
+        on, params = group.place(HOST_KINDS[kind], target, given)
         HOST_KINDS[kind].parse(params)
         ttl = host.data.get("ttl")
         seconds = parse_duration(str(ttl)) if ttl else None
     except ShakedownError as e:
         raise FaultInputError(f"faults: {e}") from None
     host_fault(name=f"{group.testnet}: {kind} {target}", group=group, kind=kind,
-               host_name=where[0], here=host.name, params=params, ttl=seconds)
+               host_name=on, here=host.name, params=params, ttl=seconds)
 
 
 @operation()

@@ -24,7 +24,8 @@ if TYPE_CHECKING:  # expectations import this module for its types; avoid the cy
     from shakedown.scenarios.expectations import Expectation
 
 VIAS = ("node", "gateway")
-ACTIONS = ("gateway-add", "gateway-remove")
+ACTIONS = ("gateway-add", "gateway-remove", "rates-set", "verify")
+RATE_PARAMS = ("message_fee", "storage_fee", "congestion_fee", "target_rate", "start_in_s")
 
 
 @dataclass(frozen=True)
@@ -119,10 +120,14 @@ class Fault:
 
 @dataclass(frozen=True)
 class Action:
-    """A scheduled operation that is not a fault: ``gateway-add`` / ``gateway-remove``."""
+    """A scheduled operation that is not a fault, recorded in the history like one:
+    ``gateway-add`` / ``gateway-remove`` (target: the gateway), ``rates-set`` (target
+    ``chain``: new rates in the RateRegistry), ``verify`` (run verify checks now and record
+    what they flag)."""
 
     kind: str
     target: str
+    params: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -216,3 +221,21 @@ def AddGateway(name: str) -> Action:
 
 def RemoveGateway(name: str) -> Action:
     return Action("gateway-remove", name)
+
+
+def SetRates(start_in_s: float = 5.0, **fees: int) -> Action:
+    """Append rates to the RateRegistry, in force ``start_in_s`` after the action (by the
+    nodes' clocks); unnamed fields keep their current values.
+
+        SetRates(start_in_s=4, message_fee=5000, storage_fee=3)
+    """
+    return Action("rates-set", "chain", {"start_in_s": start_in_s, **fees})
+
+
+def VerifyNow(label: str, *args: str) -> Action:
+    """Run ``pytest verify/ ARGS`` against the live testnet now, recording what it flags
+    (it is expected to flag something: the run goes on either way).
+
+        VerifyNow("stuck", "-m", "payer", "-k", "stuck", "--report-stuck-after=4")
+    """
+    return Action("verify", label, {"args": list(args)})

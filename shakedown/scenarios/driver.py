@@ -17,6 +17,7 @@ from typing import Any
 from shakedown.client import GatewayClient, NodeClient
 from shakedown.errors import ShakedownError, TimeoutExpired
 from shakedown.ports import free_port
+from shakedown.scenarios.actions import set_rates, verify_now
 from shakedown.scenarios.api import Action, Fault, Publish, Ramp, Scenario
 from shakedown.scenarios.history import History
 from shakedown.scenarios.probe import Probe
@@ -188,20 +189,39 @@ class Driver:
     # --- actions ------------------------------------------------------------------------------
 
     def act(self, p: Planned) -> None:
+        """Run one action; a ``verify`` action runs beside the schedule (it takes seconds)."""
         action = p.what
         assert isinstance(action, Action)
-        op = self.history.invoke("action", kind=action.kind, target=action.target)
+        if action.kind == "verify":
+            thread = threading.Thread(target=self._act, args=(p,), name=p.window, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+            return
+        self._act(p)
+
+    def _act(self, p: Planned) -> None:
+        action = p.what
+        assert isinstance(action, Action)
+        op = self.history.invoke("action", kind=action.kind, target=action.target,
+                                 window=p.window, params=dict(action.params))
+        facts: dict[str, Any] = {}
         try:
             if action.kind == "gateway-add":
                 self._add_gateway(action.target)
-            else:
+            elif action.kind == "gateway-remove":
                 self._remove_gateway(action.target)
+            elif action.kind == "rates-set":
+                facts = set_rates(self.record, dict(action.params))
+            else:
+                facts = verify_now(self.net.inventory, self.net.inventory.parent, action.target,
+                                   list(action.params.get("args", [])))
         except ShakedownError as e:
-            self.history.complete("action", op, "fail", error=str(e))
+            self.history.complete("action", op, "fail", window=p.window, error=str(e))
             self.fault_errors.append(f"{p.window}: {e}")
             self.say(f"t={self.elapsed():.1f}s {p.window} FAILED: {e}")
             return
-        self.history.complete("action", op, "ok", kind=action.kind, target=action.target)
+        self.history.complete("action", op, "ok", kind=action.kind, target=action.target,
+                              window=p.window, **facts)
         self.say(f"t={self.elapsed():.1f}s {p.window}")
 
     def _add_gateway(self, name: str) -> None:

@@ -6,6 +6,7 @@ stopped or partitioned node shows up as an error sample instead of stalling the 
     probe = Probe({"node-100": dsn, ...})
     probe.sample()        # {"node-100": {"count": 120, "clock": {"100": 60, "200": 60}}, ...}
     probe.store("node-100")  # {(100, 1): (envelope digest, payload digest), ...}
+    probe.head()             # the chain's block number, when the probe has the chain's RPC
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import psycopg
+from web3 import Web3
 
 from refnode.proto import refnode_pb2 as pb
 from shakedown.observe import read_envelope_count, read_vector_clock
@@ -41,11 +43,23 @@ def envelope_keys(blob: bytes) -> tuple[int, int, str, str]:
 class Probe:
     """One connection per node, reopened after errors; safe to use from one thread at a time."""
 
-    def __init__(self, dsns: Mapping[str, str], timeout_s: float = 2.0):
+    def __init__(self, dsns: Mapping[str, str], timeout_s: float = 2.0, rpc: str | None = None):
         self.dsns = dict(dsns)
         self.timeout_s = timeout_s
         self._conns: dict[str, psycopg.Connection] = {}
         self._lock = threading.Lock()
+        self._w3 = None if rpc is None else Web3(Web3.HTTPProvider(
+            rpc, request_kwargs={"timeout": timeout_s}))
+
+    def head(self) -> int | None:
+        """The chain's block number (samples carry it, so chain events can be placed in
+        scenario time); None without an RPC or when the chain does not answer."""
+        if self._w3 is None:
+            return None
+        try:
+            return int(self._w3.eth.block_number)
+        except Exception:  # a chain fault must not stop sampling
+            return None
 
     def _conn(self, node: str) -> psycopg.Connection:
         conn = self._conns.get(node)
@@ -115,7 +129,8 @@ class Sampler:
     def _run(self) -> None:
         while not self._stop.is_set():
             self.last = self.probe.sample()
-            self.record(nodes=self.last)
+            block = self.probe.head()
+            self.record(nodes=self.last, **({} if block is None else {"block": block}))
             self._stop.wait(self.interval_s)
 
     def stop(self) -> None:

@@ -205,7 +205,7 @@ class Run:
                     left = injector.clear_all()
                     self.history.info("heal", window="leftovers", cleared=len(left))
         dsns = {n["name"]: n["dsn"] for n in record["nodes"]}
-        probe = Probe(dsns)
+        probe = Probe(dsns, rpc=record.get("chain", {}).get("rpc"))
         stack.callback(probe.close)
         self.driver = driver = Driver(scenario, net, record, self.history, probe, injector,
                                       self.say)

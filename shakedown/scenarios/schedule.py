@@ -10,7 +10,7 @@ import random
 from dataclasses import dataclass
 
 from shakedown.errors import ConfigError
-from shakedown.scenarios.api import ACTIONS, Action, At, Between, Fault, ScheduleItem
+from shakedown.scenarios.api import ACTIONS, RATE_PARAMS, Action, At, Between, Fault, ScheduleItem
 
 
 @dataclass(frozen=True)
@@ -62,6 +62,11 @@ def _check_at(item: At) -> None:
         raise ConfigError(f"At({item.at_s}, {item.what.label}): times must not be negative")
     if isinstance(item.what, Action) and item.what.kind not in ACTIONS:
         raise ConfigError(f"unknown action {item.what.kind!r}; known: {', '.join(ACTIONS)}")
+    if isinstance(item.what, Action) and item.what.kind == "rates-set":
+        unknown = set(item.what.params) - set(RATE_PARAMS)
+        if unknown:
+            raise ConfigError(f"SetRates: unknown field {sorted(unknown)[0]!r}; known: "
+                              f"{', '.join(RATE_PARAMS)}")
 
 
 def _expand(item: Between, end_s: float, rng: random.Random

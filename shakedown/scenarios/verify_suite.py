@@ -38,6 +38,42 @@ def read_junit(path: Path) -> dict[str, Any]:
     return {**counts, "failing": failing}
 
 
+def run_verify(inventory: Path, out_dir: Path, name: str, args: list[str],
+               settle_timeout_s: float | None, timeout_s: float = 300.0) -> dict[str, Any]:
+    """``pytest verify/ --inventory INVENTORY ARGS`` in a subprocess; its outputs go to
+    ``out_dir/<name>-junit.xml`` (and ``-summary.json``, ``-output.txt``).
+
+    Returns ``exit_code``, the JUnit counts and ``failing`` (see ``read_junit``), plus
+    ``error`` when the suite did not run at all and ``summary`` when it wrote one.
+    """
+    junit = out_dir / f"{name}-junit.xml"
+    summary = out_dir / f"{name}-summary.json"
+    cmd = [sys.executable, "-m", "pytest", str(VERIFY_DIR), "--inventory", str(inventory),
+           f"--junitxml={junit}", "-q", "-p", "no:cacheprovider", *args]
+    if _has_option("--json-summary"):
+        cmd.append(f"--json-summary={summary}")
+    if settle_timeout_s is not None and _has_option("--settle-timeout"):
+        cmd.append(f"--settle-timeout={settle_timeout_s:g}")
+    out: dict[str, Any] = {"exit_code": None, "junit": junit.name, "tests": 0, "failures": 0,
+                           "errors": 0, "skipped": 0, "failing": []}
+    try:
+        proc = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True,
+                              timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        return {**out, "error": f"verify suite did not finish within {timeout_s:g}s"}
+    (out_dir / f"{name}-output.txt").write_text(proc.stdout + proc.stderr)
+    out["exit_code"] = proc.returncode
+    if summary.is_file():
+        try:
+            out["summary"] = json.loads(summary.read_text())
+        except ValueError:
+            pass
+    if not junit.is_file():
+        tail = (proc.stdout + proc.stderr).strip().splitlines()[-1:] or ["no output"]
+        return {**out, "error": f"verify suite did not run (exit {proc.returncode}): {tail[0]}"}
+    return {**out, **read_junit(junit)}
+
+
 @dataclass(frozen=True)
 class VerifySuite(Expectation):
     """Every test of ``verify/`` passes against the run's testnet."""
@@ -55,40 +91,19 @@ class VerifySuite(Expectation):
         if not (VERIFY_DIR / "conftest.py").is_file():
             return self.failed(f"the verify suite is missing: no {VERIFY_DIR}/conftest.py "
                                "(this checkout has no verify/; run with --no-verify to skip)")
-        junit = view.run_dir / "verify-junit.xml"
-        summary = view.run_dir / "verify-summary.json"
-        cmd = [sys.executable, "-m", "pytest", str(VERIFY_DIR), "--inventory",
-               str(view.inventory), f"--junitxml={junit}", "-q", "-p", "no:cacheprovider"]
-        if _has_option("--json-summary"):
-            cmd.append(f"--json-summary={summary}")
-        if _has_option("--settle-timeout"):  # the run has settled already: do not wait again
-            cmd.append(f"--settle-timeout={self.settle_timeout_s:g}")
-        try:
-            proc = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True,
-                                  timeout=self.timeout_s)
-        except subprocess.TimeoutExpired:
-            return self.failed(f"verify suite did not finish within {self.timeout_s:g}s")
-        (view.run_dir / "verify-output.txt").write_text(proc.stdout + proc.stderr)
-        details: dict[str, Any] = {"exit_code": proc.returncode, "junit": junit.name}
-        if summary.is_file():
-            try:
-                details["summary"] = json.loads(summary.read_text())
-            except ValueError:
-                pass
-        if not junit.is_file():
-            tail = (proc.stdout + proc.stderr).strip().splitlines()[-1:] or ["no output"]
-            return self.failed(f"verify suite did not run (exit {proc.returncode}): {tail[0]}",
-                               **details)
-        found = read_junit(junit)
-        details.update(found)
-        if proc.returncode != 0 or found["failing"]:
-            shown = "; ".join(found["failing"][:3]) or f"pytest exit {proc.returncode}"
-            more = len(found["failing"]) - 3
-            return self.failed(f"{len(found['failing'])} of {found['tests']} verify checks "
+        # the run has settled already: the suite need not wait again
+        details = run_verify(view.inventory, view.run_dir, "verify", [],
+                             self.settle_timeout_s, self.timeout_s)
+        if "error" in details:
+            return self.failed(details["error"], **details)
+        if details["exit_code"] != 0 or details["failing"]:
+            shown = "; ".join(details["failing"][:3]) or f"pytest exit {details['exit_code']}"
+            more = len(details["failing"]) - 3
+            return self.failed(f"{len(details['failing'])} of {details['tests']} verify checks "
                                f"failed: {shown}{f' (+{more} more)' if more > 0 else ''}",
                                **details)
-        return self.passed(f"{found['tests']} verify checks passed "
-                           f"({found['skipped']} skipped)", **details)
+        return self.passed(f"{details['tests']} verify checks passed "
+                           f"({details['skipped']} skipped)", **details)
 
 
 def _has_option(option: str) -> bool:

@@ -32,6 +32,7 @@ class Window:
 class Sample:
     t: float
     nodes: dict[str, dict[str, Any]]
+    block: int | None = None  # the chain's block number when sampled
 
     def clock(self, node: str) -> dict[int, int] | None:
         got = self.nodes.get(node) or {}
@@ -88,7 +89,7 @@ class RunView:
             if kind == "invoke":
                 invokes[e["op"]] = e
             if f == "sample":
-                self.samples.append(Sample(t, e.get("nodes", {})))
+                self.samples.append(Sample(t, e.get("nodes", {}), e.get("block")))
             elif f == "publish" and kind != "invoke":
                 start = invokes.get(e["op"], e)
                 self.calls.append(Call(start.get("label", ""), start.get("target", ""),

@@ -15,7 +15,11 @@ On the chain alone (state and events from block 0):
   withdrawals, is its deposits minus its settled fees; every settled fee was charged by the
   settlement of a settled report, summing to that report's fees; the registry's totals agree;
 - ``check_token_supply``: the FeeToken's supply is what was minted, and every holder's balance
-  is what its transfers leave it.
+  is what its transfers leave it;
+- ``check_distribution``: what the DistributionManager owes nodes, has paid them and keeps as
+  protocol fees, plus the shares not claimed yet, is what settlement accrued, report by report
+  as its Claimed and Withdrawn events say; and what it still owes is backed by tokens (its
+  own, the PayerRegistry's excess, or payer debt the registry will collect).
 
     problems = check_quorum(conn, "node-200", 200, signers, {100, 200, 300})
 """
@@ -35,6 +39,7 @@ from refnode.envelopes import InvalidEnvelope, recover
 from refnode.report_spec import ReportSpec
 from shakedown.chain.ops import Chain
 from shakedown.chain.records import PayerReportRecord
+from shakedown.chain.tx import call
 from shakedown.verify.signatures import named
 
 PENDING, SUBMITTED, SETTLED, REJECTED = 0, 1, 2, 3
@@ -296,3 +301,84 @@ def check_token_supply(chain: Chain) -> list[str]:
         problems.append(f"FeeToken holders hold {held} in all; the total supply is {supply}")
     return problems
 
+
+
+def settlement_charges(chain: Chain) -> dict[tuple[int, int], dict[str, int]]:
+    """(originator, index) -> {payer address in lowercase: fee charged} of every settlement,
+    from the PayerRegistry's UsageSettled events in the settling transaction."""
+    charged: dict[bytes, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for e in _logs(chain.contracts.payer_registry, "UsageSettled"):
+        charged[bytes(e["transactionHash"])][e["args"]["payer"].lower()] += int(e["args"]["fee"])
+    return {(int(e["args"]["originatorNodeId"]), int(e["args"]["payerReportIndex"])):
+            dict(charged.get(bytes(e["transactionHash"]), {}))
+            for e in _logs(chain.contracts.payer_report_manager, "PayerReportSettled")}
+
+
+def _claims(chain: Chain, settled: dict[tuple[int, int], PayerReportRecord]
+            ) -> tuple[dict[tuple[int, int], dict[int, int]], list[str]]:
+    """Claimed events per report and node, and the claims no settled report allows."""
+    claimed: dict[tuple[int, int], dict[int, int]] = defaultdict(dict)
+    problems = []
+    for e in _logs(chain.contracts.distribution_manager, "Claimed"):
+        node, amount = int(e["args"]["nodeId"]), int(e["args"]["amount"])
+        key = (int(e["args"]["originatorNodeId"]), int(e["args"]["payerReportIndex"]))
+        report = settled.get(key)
+        where = f"originator {key[0]} report index {key[1]}"
+        if report is None:
+            problems.append(f"node {node} claimed {amount} of {where}, which is not settled")
+        elif node not in report.node_ids or node in claimed[key]:
+            problems.append(f"node {node} claimed {amount} of {where} again or without being in "
+                            f"its nodes {list(report.node_ids)}")
+        elif amount != report.fees_settled // len(report.node_ids):
+            problems.append(f"node {node} claimed {amount} of {where}; its share of "
+                            f"{report.fees_settled} among {len(report.node_ids)} nodes is "
+                            f"{report.fees_settled // len(report.node_ids)}")
+        claimed[key][node] = amount
+    return claimed, problems
+
+
+def check_distribution(chain: Chain) -> list[str]:
+    """Owed + withdrawn + protocol fees + unclaimed shares = fees settled; per node owed =
+    claimed - withdrawn; what is still owed is backed by tokens."""
+    manager = chain.contracts.distribution_manager
+    settled = {k: r for k, r in chain.all_payer_reports().items() if r.is_settled}
+    claimed, problems = _claims(chain, settled)
+    withdrawn: dict[int, int] = defaultdict(int)
+    for e in _logs(manager, "Withdrawn"):
+        withdrawn[int(e["args"]["nodeId"])] += int(e["args"]["amount"])
+    for node in sorted(n.node_id for n in chain.all_nodes()):
+        owed = chain.owed_fees(node)
+        got = sum(c.get(node, 0) for c in claimed.values())
+        if owed != got - withdrawn[node]:
+            problems.append(f"node {node} is owed {owed} picodollars; it claimed {got} and "
+                            f"withdrew {withdrawn[node]}, which leaves {got - withdrawn[node]}")
+    unclaimed = protocol_due = 0
+    for key, r in settled.items():
+        n, mine = len(r.node_ids), claimed.get(key, {})
+        unclaimed += (n - len(mine)) * (r.fees_settled // n)
+        if mine:  # the remainder becomes protocol fees at the first claim
+            protocol_due += r.fees_settled % n
+        else:
+            unclaimed += r.fees_settled % n
+    owed, protocol = chain.total_owed_fees(), chain.protocol_fees()
+    paid, accrued = chain.distributed_fees(), sum(r.fees_settled for r in settled.values())
+    if protocol != protocol_due:
+        problems.append(f"DistributionManager protocol fees are {protocol}; the remainders of "
+                        f"the claimed reports sum to {protocol_due}")
+    if paid != sum(withdrawn.values()):
+        problems.append(f"DistributionManager total withdrawn is {paid}; its Withdrawn events "
+                        f"sum to {sum(withdrawn.values())}")
+    if owed + paid + protocol + unclaimed != accrued:
+        problems.append(f"DistributionManager owes nodes {owed}, paid them {paid}, keeps "
+                        f"{protocol} protocol fees and {unclaimed} is unclaimed: "
+                        f"{owed + paid + protocol + unclaimed} picodollars, but settlement "
+                        f"accrued {accrued}")
+    held = chain.fee_token_balance(chain.addresses.distribution_manager)
+    debt = int(call(chain.contracts.payer_registry.functions.totalDebt()))
+    backing, due = held + chain.excess() + debt, owed + protocol + unclaimed
+    if backing < due:
+        problems.append(f"DistributionManager still owes {due} picodollars (nodes {owed}, "
+                        f"protocol {protocol}, unclaimed {unclaimed}) but holds {held}; with "
+                        f"the PayerRegistry's excess {chain.excess()} and payer debt {debt} "
+                        f"that is {backing}")
+    return problems

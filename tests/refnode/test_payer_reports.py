@@ -229,6 +229,22 @@ def test_a_stopped_node_does_not_stop_settlement(
     assert settled_through(reports(cluster, down)) == {a: 10}
 
 
+def test_a_node_that_does_not_mirror_keeps_others_reports_unsettled(
+        cluster: ProcessCluster, payers: list[LocalAccount]) -> None:
+    """REFNODE_MIRROR_ENABLED=0: the node still settles and records its own reports, but
+    never records that another originator's report settled (the DB-vs-chain drift that the
+    settlement-verification scenario must catch)."""
+    a, b, blind = start(cluster, {}, {}, {"mirror_enabled": "0"})
+    publish(cluster, a, payers[0], 10)
+    wait_settled(cluster, {a: 10}, [a, b])
+    publish(cluster, blind, payers[1], 5)
+    wait_settled(cluster, {blind: 5}, [blind])  # after a's report is long settled on-chain
+    theirs = [r for r in reports(cluster, blind) if r.originator == a]
+    assert theirs, "it judged a's report when asked, so it holds a row for it"
+    assert all(r.submission != SETTLED for r in theirs), theirs
+    wait_settled(cluster, {a: 10, blind: 5}, [b])  # a node that mirrors records both
+
+
 def _spec(row):  # type: ignore[no-untyped-def]
     from refnode.report_spec import ReportSpec
 

@@ -13,7 +13,9 @@ ISSUE_CATALOGUE = {"smoke", "sync-verification", "chaos-node-down", "chaos-laten
                    "chaos-bandwidth-throttle", "chaos-connection-reset",
                    "chaos-network-partition", "chaos-compound-fault", "gateway-scale",
                    "partition-recovery", "thundering-herd", "load-progression"}
-PAYER_SCENARIOS = {"payer-lifecycle", "multi-payer", "chaos-attestation-fault", "sustained-load"}
+PAYER_SCENARIOS = {"payer-lifecycle", "multi-payer", "settlement-verification",
+                   "rate-registry-change", "chaos-attestation-fault", "stuck-state-detection",
+                   "sustained-load"}
 
 
 def test_list_names_every_scenario_with_its_description() -> None:

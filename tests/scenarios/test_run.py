@@ -57,6 +57,15 @@ CAN_FAIL: dict[str, tuple[dict[int, dict[str, str]], tuple[str, ...]]] = {
     "chaos-attestation-fault": (NO_ATTEST, ("reports-settled",)),
     "multi-payer": (NO_ATTEST, ("reports-settled",)),
     "sustained-load": (NO_ATTEST, ("reports-settled",)),
+    # node-300 never records others' reports from the chain: its database drifts from it.
+    "settlement-verification": ({300: {"REFNODE_MIRROR_ENABLED": OFF}},
+                                ("settled-matches-chain",)),
+    # No node reads the RateRegistry again after its start: the new rates are never used.
+    "rate-registry-change": ({n: {"REFNODE_REGISTRY_REFRESH_S": "600"} for n in (100, 200, 300)},
+                             ("charged-at-rates(rates-set@chain)",)),
+    # The restarted nodes never attest: quorum (3 of 4) never comes back, nothing settles.
+    "stuck-state-detection": ({300: {"REFNODE_ATTEST_ENABLED": OFF},
+                               400: {"REFNODE_ATTEST_ENABLED": OFF}}, ("reports-settled",)),
 }
 CI_FAIL = ("chaos-node-down",)
 

@@ -8,6 +8,7 @@ import pytest
 
 from shakedown.errors import ConfigError
 from shakedown.scenarios import AddGateway, At, Between, Latency, Stop
+from shakedown.scenarios.api import SetRates
 from shakedown.scenarios.catalogue import catalogue
 from shakedown.scenarios.schedule import plan
 
@@ -56,6 +57,7 @@ def test_between_respects_delays_cooldown_and_the_end() -> None:
     At(-1, Stop("node-100")),
     Between(faults=(), min_delay_s=1, max_delay_s=2, hold_s=1),
     Between(faults=(Stop("node-100"),), min_delay_s=3, max_delay_s=2, hold_s=1),
+    At(1, SetRates(message_fe=5)),
 ])
 def test_bad_schedules_are_refused_with_one_line(bad: At | Between) -> None:
     with pytest.raises(ConfigError) as e:
@@ -69,8 +71,8 @@ def test_every_catalogue_schedule_names_the_windows_its_checks_read(name: str) -
     windows = {s.window for s in plan(scenario.faults, scenario.workload_end_s,
                                       random.Random(0))}
     for exp in scenario.expect:
-        window = getattr(exp, "window", None)
-        assert window is None or window in windows, f"{name}: {exp.name} reads {window!r}, " \
-                                                     f"scheduled: {sorted(windows)}"
+        for window in (getattr(exp, "window", None), *getattr(exp, "windows", ())):
+            assert window is None or window in windows, f"{name}: {exp.name} reads " \
+                                                         f"{window!r}, scheduled: {sorted(windows)}"
     assert scenario.steps.startswith(f"{name}:"), f"{name}: docstring must state its steps"
     assert "Steps:" in scenario.steps

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from shakedown.cli import main
 from shakedown.errors import ConfigError, FaultError
+from shakedown.faults.hostinv import host_groups
 from shakedown.faults.hostkinds import HOST_KINDS, HostFacts
 from shakedown.faults.hosts import (
     HostInjector,
@@ -18,8 +20,11 @@ from shakedown.faults.hosts import (
     helper_source,
     ship_script,
 )
+from shakedown.faults.kinds import KINDS, TOXIC_KINDS
 from shakedown.faults.ledger import Entry, Ledger
 from shakedown.faults.ssh import SSHTarget
+from shakedown.toxiproxy import ToxiproxyClient
+from shakedown.toxiproxy.server import ServerThread
 
 FACTS = HostFacts(device="eth0", routes={"10.213.0.12": "eth0", "10.213.0.13": "eth0"},
                   taken={"eth0": {1}})
@@ -101,6 +106,7 @@ def test_all_classes_taken_is_a_clear_error() -> None:
     ("pause", {"unit": "refnode-100"}),
     ("restart", {"unit": "refnode-100"}),
     ("clock-skew", {"unit": "refnode-100", "offset_s": -3600}),
+    ("latency", {"latency_ms": 200, "stream": "both", "proxy": "node-200", "api_port": 26001}),
 ])
 def test_generated_scripts_are_valid_shell(tmp_path: Path, kind: str, params: dict) -> None:
     """Apply (with and without TTL), heal and clear scripts all parse with /bin/sh -n."""
@@ -149,3 +155,84 @@ def test_the_host_ledger_helper_writes_the_controllers_format(tmp_path: Path) ->
 def test_a_kernel_without_netem_gets_a_line_that_names_the_module() -> None:
     message = _apply_error(5, "Error: Specified qdisc kind is unknown.")
     assert "sch_netem" in message and "\n" not in message
+
+
+# --- toxics on a host's own toxiproxy --------------------------------------------------------
+
+SYSTEMD = {"testnet": "sdunit", "runtime": "systemd", "nodes": 3, "port_base": 26000}
+HOSTS = [("h1", {**SYSTEMD, "address": "10.9.0.1", "roles": ["chain", "proxy", "db", "node"]}),
+         ("h2", {**SYSTEMD, "address": "10.9.0.2", "roles": ["proxy", "db", "node"]}),
+         ("h3", {**SYSTEMD, "address": "10.9.0.3", "roles": ["node"]})]
+
+
+def test_toxic_kinds_on_hosts_take_the_docker_kinds_parameters() -> None:
+    for name in TOXIC_KINDS:
+        docker, host = KINDS[name].params, HOST_KINDS[name].params
+        assert {k: host[k] for k in docker} == dict(docker), name
+        assert set(host) - set(docker) == {"proxy", "api_port"}, name
+
+
+def test_a_node_target_resolves_to_the_proxy_on_its_host() -> None:
+    group = host_groups(HOSTS)[0]
+    latency, db, chain = (HOST_KINDS[k] for k in ("latency", "db-latency", "chain-latency"))
+    assert group.place(latency, "node-200", {"latency_ms": "50"}) == \
+        ("h2", {"latency_ms": "50", "proxy": "node-200", "api_port": 26001})
+    assert group.place(db, "node-200", {})[1]["proxy"] == "node-200-db"
+    assert group.place(chain, "node-200", {})[1]["proxy"] == "chain"
+    assert group.place(chain, "h2", {})[0] == "h2"  # a host: the chain calls made there
+    assert group.place(HOST_KINDS["stop"], "node-200", {}) == \
+        ("h2", {"unit": "sdunit-node-200.service"})
+
+
+@pytest.mark.parametrize("kind, target, message", [
+    ("latency", "node-300", "its host h3 has no proxy role"),
+    ("chain-latency", "chain", r"name a node \(node-100, node-200, node-300\) or a host"),
+    ("latency", "h1", "no toxiproxy of sdunit is in front of it"),
+    ("latency", "node-9", "not a host or service of sdunit"),
+])
+def test_a_target_without_a_proxy_is_refused_in_one_line(kind: str, target: str,
+                                                        message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        host_groups(HOSTS)[0].place(HOST_KINDS[kind], target, {})
+
+
+def test_bad_toxic_input_is_one_line_exit_2_with_nothing_applied(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    inv = tmp_path / "inv.py"
+    inv.write_text(f"hosts = ({HOSTS!r}, {{'record_path': {str(tmp_path / 'rec.json')!r}}})\n")
+    for args in (["latency", "node-200", "latency_ms=soon"], ["latency", "node-200"],
+                 ["db-reset", "node-300"], ["chain-latency", "latency_ms=100"]):
+        assert main(["fault", "add", *args, "-i", str(inv)]) == 2, args
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.startswith("shakedown: "), err
+    assert not list(tmp_path.glob("*.json")), "a ledger was written"
+
+
+def _sh(script: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=30)
+
+
+def test_a_toxic_plan_runs_against_a_real_toxiproxy_and_its_undo_is_idempotent() -> None:
+    """The plan's shell (python3 urllib) against the project's toxiproxy server: the precheck
+    refuses a missing proxy, apply adds one toxic per stream, undo removes them and succeeds
+    again when they are gone, or when the server is not running."""
+    with ServerThread("127.0.0.1", 0) as srv:
+        api = ToxiproxyClient(srv.url)
+        api.create_proxy("node-200", "127.0.0.1:0", "127.0.0.1:9")
+        port = int(srv.url.rsplit(":", 1)[1])
+        p = plan("latency", latency_ms=200, stream="both", proxy="node-200", api_port=port)
+        missing = plan("latency", latency_ms=200, proxy="node-9", api_port=port)
+        refused = _sh(missing.precheck)
+        assert refused.returncode == 3 and "HTTP 404" in refused.stderr.strip().splitlines()[-1]
+        done = _sh("\n".join([p.precheck, *p.apply]))
+        assert done.returncode == 0, done.stderr
+        made = {(t.name, t.stream, t.attributes["latency"]) for t in api.toxics("node-200")}
+        assert made == {("sd-1a2b3c4d-downstream", "downstream", 200),
+                        ("sd-1a2b3c4d-upstream", "upstream", 200)}
+        for _ in range(2):
+            undone = _sh("\n".join(p.undo))
+            assert undone.returncode == 0, undone.stderr
+            assert api.toxics("node-200") == []
+    gone = _sh("set -e\n" + "\n".join(p.undo))  # nothing listens: the toxics died with it
+    assert gone.returncode == 0, gone.stderr
+    assert _sh(p.apply[0]).returncode != 0  # but applying to no server fails

@@ -18,6 +18,8 @@ from eth_utils import to_checksum_address
 
 from refnode.report_spec import ReportSpec
 from shakedown.chain.ops import Chain
+from shakedown.keys import node_owner
+from shakedown.verify.payer import settlement_charges
 from shakedown.waiting import wait_for
 from tests.deploy.testnets import Net
 from tests.verify.corrupt import NODES, chain_of, sql
@@ -30,7 +32,7 @@ REPORTS_EVERY_2S = {n: {"REFNODE_REPORT_INTERVAL_S": "2"} for n in NODES}
 PER_NODE = ("test_no_report_stuck", "test_reports_have_quorum",
             "test_settled_reports_match_chain")
 PAYER_CHECKS = {f"{c}[{n}]" for c in PER_NODE for n in ALL_NODES} | {
-    "test_payer_balances", "test_fee_token_supply"}
+    "test_payer_balances", "test_fee_token_supply", "test_fee_distribution"}
 STRANGER = to_checksum_address("0x" + "5d" * 20)  # funded only here: no report charges it
 
 
@@ -58,7 +60,20 @@ def net(make_net: Callable[..., Net], docker_client: docker.DockerClient) -> Ite
         wait_for(lambda: all_settled(up), bool, timeout=120, interval=1,
                  what=f"{up.name}: every originator's envelopes settled")
         chain_of(up).fund_payer(STRANGER, 1_000_000)
+        fees_paid_out(up)
         yield up
+
+
+def fees_paid_out(net: Net) -> None:
+    """The charged payers pay their debt, the excess goes to the DistributionManager, and
+    node-100 claims and withdraws its share: every path of the fee books is used."""
+    chain = chain_of(net)
+    for payer_address in sorted({p for c in settlement_charges(chain).values() for p in c}):
+        chain.fund_payer(to_checksum_address(payer_address), 10**9)
+    assert chain.send_excess_to_fee_distributor() > 0
+    owner = node_owner(0)
+    assert chain.claim(owner, 100, chain.claimable_reports(100)) > 0
+    assert chain.withdraw(owner, 100) > 0
 
 
 def _settled_row(net: Net, node_id: int, originator: int) -> tuple[bytes, int, int, int]:
@@ -197,6 +212,17 @@ def test_supply_check_catches_forged_token_balance(net: Net, verify: Verify) -> 
         result = verify("-m", "payer")
     result.only_failed({"test_fee_token_supply"}, f"FeeToken holder {registry} holds",
                        "holders hold")
+
+
+def test_distribution_check_catches_forged_protocol_fees(net: Net, verify: Verify) -> None:
+    chain = chain_of(net)
+    before = chain.protocol_fees()
+    slot = "0x" + (4).to_bytes(32, "big").hex()  # DistributionManager.protocolFees
+    with storage_moved(chain, chain.addresses.distribution_manager, slot, 3):
+        assert chain.protocol_fees() == before + 3
+        result = verify("-m", "payer")
+    result.only_failed({"test_fee_distribution"}, f"protocol fees are {before + 3}",
+                       "settlement accrued", "still owes")
 
 
 def test_state_was_put_back(verify: Verify) -> None:

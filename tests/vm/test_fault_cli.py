@@ -132,7 +132,8 @@ def test_bad_cli_input_is_one_line_and_changes_nothing(ssh_hosts: SSHHosts, inv:
     cases = {
         ("add", "lag", "h1"): "unknown fault kind 'lag'",
         ("add", "tbf", "h9", "rate_kbit=800"): "unknown target 'h9'",
-        ("add", "latency", "h1", "latency_ms=5"): "latency acts on Docker testnets",
+        ("add", "db-stop", "h1"): "db-stop acts on Docker testnets",
+        ("add", "latency", "h1", "latency_ms=5"): "give proxy=NAME api_port=PORT",
         ("add", "tbf", "h1", "rate_kbit=x"): "rate_kbit='x': expected",
         ("add", "tbf", "h1", "rate_kbit=800", "dst=nowhere"): "dst='nowhere'",
         ("add", "stop", "h1"): "missing parameter unit",

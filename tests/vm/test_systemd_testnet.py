@@ -149,6 +149,56 @@ def _sequence(conn: psycopg.Connection, originator: int) -> int:
     return read_states({"n": conn})["n"].clock.get(originator, 0)
 
 
+def test_toxics_on_a_node_of_a_vm_testnet_slow_its_proxy_and_clear_or_expire(
+        inventory: Path, figures: dict[str, Any]) -> None:
+    """``fault add latency node-300`` puts a toxic on h3's toxiproxy (through its API on
+    127.0.0.1 over SSH): an RPC through node-300's on-chain address takes the latency, and
+    ``fault clear`` takes it away. A db-latency with --ttl heals on the host by itself."""
+    from shakedown.client import NodeClient
+    from shakedown.toxiproxy import ToxiproxyClient
+
+    node = record(inventory)["nodes"][2]
+    api = ToxiproxyClient(node["proxy_api"], timeout=5)
+
+    def rpc_ms() -> float:  # one health call on a fresh channel through node-300's proxy
+        with NodeClient(node["http_address"], timeout=10) as client:
+            client.health()
+            started = time.monotonic()
+            client.health()
+            return (time.monotonic() - started) * 1000
+
+    bad = shakedown("fault", "add", "latency", "node-300", "latency_ms=soon", "-i", str(inventory))
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1, bad.stderr
+    assert api.toxics("node-300") == []
+    before = wait_for(rpc_ms, lambda ms: ms < 150, timeout=15, interval=0.1,
+                      what="an unfaulted RPC")
+    started = time.monotonic()
+    add = shakedown("fault", "add", "latency", "node-300", "latency_ms=300", "-i", str(inventory))
+    assert add.returncode == 0, add.stderr
+    slowed = wait_for(rpc_ms, lambda ms: ms >= 300, timeout=15, interval=0.1,
+                      what="an RPC through node-300's proxy takes the 300 ms latency")
+    figures["toxic_apply_to_effect_s"] = round(time.monotonic() - started, 2)
+    assert [(t.type, t.attributes["latency"]) for t in api.toxics("node-300")] == \
+        [("latency", 300)]
+    clear = shakedown("fault", "clear", "-i", str(inventory))
+    assert clear.returncode == 0, clear.stderr
+    assert api.toxics("node-300") == []
+    after = wait_for(rpc_ms, lambda ms: ms < 150, timeout=15, interval=0.1,
+                     what="RPCs through node-300's proxy are fast again after the clear")
+    figures["toxic_rpc_ms"] = [round(ms, 1) for ms in (before, slowed, after)]
+
+    started = time.monotonic()
+    ttl = shakedown("fault", "add", "db-latency", "node-300", "latency_ms=50", "--ttl", "2s",
+                    "-i", str(inventory))
+    assert ttl.returncode == 0, ttl.stderr
+    assert [t.type for t in api.toxics("node-300-db")] == ["latency"]
+    wait_for(lambda: api.toxics("node-300-db"), lambda t: t == [], timeout=15, interval=0.2,
+             what="the TTL timer on h3 removes the db-latency toxic")
+    figures["toxic_ttl_2s_healed_s"] = round(time.monotonic() - started, 2)
+    listed = shakedown("fault", "list", "-i", str(inventory))
+    assert listed.returncode == 0 and "0 open faults" in listed.stdout, listed.stdout
+
+
 def test_verify_suite_runs_unchanged_against_the_vm_testnet(inventory: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                            "verify/", f"--inventory={inventory}"], capture_output=True,
@@ -163,6 +213,11 @@ def test_second_up_changes_nothing(inventory: Path, figures: dict[str, Any]) -> 
     figures["second_up_s"] = round(time.monotonic() - started, 1)
     assert up.returncode == 0, up.stderr[-2000:]
     assert ": 0 changed" in up.stdout, up.stdout
+    # One role's own script (deploy/node.py) on the same hosts: also nothing to do.
+    node = subprocess.run([sys.executable, "-m", "pyinfra", "-y", str(inventory),
+                           "deploy/node.py"], capture_output=True, text=True, timeout=600,
+                          cwd=REPO)
+    assert node.returncode == 0 and "] Success" not in node.stdout, node.stdout[-2000:]
 
 
 def test_verify_fails_naming_the_node_whose_database_was_tampered(inventory: Path) -> None:

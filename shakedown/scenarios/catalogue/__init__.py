@@ -21,7 +21,8 @@ from shakedown.scenarios.api import Scenario
 ORDER = ("smoke", "sync-verification", "load-progression", "chaos-node-down", "chaos-latency",
          "chaos-bandwidth-throttle", "chaos-connection-reset", "chaos-network-partition",
          "chaos-compound-fault", "gateway-scale", "partition-recovery", "thundering-herd",
-         "payer-lifecycle", "multi-payer", "chaos-attestation-fault", "sustained-load")
+         "payer-lifecycle", "multi-payer", "settlement-verification", "rate-registry-change",
+         "chaos-attestation-fault", "stuck-state-detection", "sustained-load")
 
 
 @cache
