@@ -355,7 +355,8 @@ def inventory_hosts(path: Path) -> list[tuple[str, dict[str, Any]]]:
     """``(host name, data)`` for every host of an inventory file, group data merged under.
 
     Reads the pyinfra inventory shapes used here: module-level lists of hosts, each a name or
-    ``(name, data)``, optionally as ``(hosts, group_data)``.
+    ``(name, data)``, optionally as ``(hosts, group_data)``. A host in several groups is one
+    host, its data merged; groups named after roles give it those roles.
     """
     import runpy
 
@@ -365,8 +366,22 @@ def inventory_hosts(path: Path) -> list[tuple[str, dict[str, Any]]]:
         names = runpy.run_path(str(path))
     except Exception as e:
         raise ConfigError(f"inventory {path}: {type(e).__name__}: {e}") from e
-    return [(name, {**group, **data}) for value in names.values()
-            for name, group, data in _hosts(value)]
+    merged: dict[str, dict[str, Any]] = {}
+    groups: dict[str, list[str]] = {}
+    for group_name, value in names.items():
+        for name, group, data in _hosts(value):
+            merged.setdefault(name, {}).update({**group, **data})
+            groups.setdefault(name, []).append(group_name)
+    return [(name, with_group_roles(data, groups[name])) for name, data in merged.items()]
+
+
+def with_group_roles(data: Mapping[str, Any], groups: Sequence[str]) -> dict[str, Any]:
+    """A host's data with ``roles`` taken from the inventory groups named after roles
+    (``chain = [...]``, ``node = [...]``) when the host data names none."""
+    roles = [g for g in groups if g in ROLES]
+    if "roles" in data or not roles:
+        return dict(data)
+    return {**data, "roles": roles}
 
 
 def _hosts(value: Any) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:

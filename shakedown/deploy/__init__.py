@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shakedown.model import Testnet, testnets_of
+from shakedown.model import Testnet, testnets_of, with_group_roles
 
 
 def testnet_of(host: Any) -> Testnet:
@@ -21,6 +21,6 @@ def testnet_of(host: Any) -> Testnet:
     from pyinfra import inventory
 
     name = host.data.get("testnet")
-    peers = [(h.name, h.data.dict()) for h in inventory
+    peers = [(h.name, with_group_roles(h.data.dict(), h.groups)) for h in inventory
              if h.data.get("runtime") == "systemd" and h.data.get("testnet") == name]
     return testnets_of(peers, "pyinfra inventory")[0]

@@ -97,11 +97,17 @@ class TestnetContainers(FactBase):
         return {}
 
     def process(self, output: list[str]) -> dict[str, dict[str, Any]]:
-        found: dict[str, dict[str, Any]] = {}
-        for line in output:
-            name, spec, state = [*line.split("\t"), "", ""][:3]
-            found[name] = {"spec": spec, "running": state == "running"}
-        return found
+        return spec_table(output, running="running")
+
+
+def spec_table(output: list[str], running: str) -> dict[str, dict[str, Any]]:
+    """``name<TAB>spec hash<TAB>state`` lines (containers or units) read as
+    ``{name: {"spec": hash, "running": state == running}}``."""
+    found: dict[str, dict[str, Any]] = {}
+    for line in output:
+        name, spec, state = [*line.split("\t"), "", ""][:3]
+        found[name] = {"spec": spec, "running": state == running}
+    return found
 
 
 class TestnetObjects(FactBase):

@@ -23,6 +23,7 @@ from pyinfra.api import FactBase, FileUploadCommand, StringCommand, operation
 from pyinfra.api.hiddenvalue import HiddenValue
 from pyinfra.facts.files import FileContents
 
+from shakedown.deploy.docker import spec_table
 from shakedown.deploy.wheelhouse import Wheelhouse
 
 UNIT_DIR = "/etc/systemd/system"
@@ -110,7 +111,7 @@ def _systemd_quote(value: str) -> str:
 
 
 class TestnetUnits(FactBase):
-    """Units of one testnet: ``{"sd-node-100.service": {"spec": "ab12...", "active": True}}``."""
+    """Units of one testnet: ``{"sd-node-100.service": {"spec": "ab12...", "running": True}}``."""
 
     def command(self, testnet: str) -> str:
         return (f"for f in {UNIT_DIR}/{testnet}-*.service; do [ -e \"$f\" ] || continue; "
@@ -122,11 +123,7 @@ class TestnetUnits(FactBase):
         return {}
 
     def process(self, output: list[str]) -> dict[str, dict[str, Any]]:
-        found: dict[str, dict[str, Any]] = {}
-        for line in output:
-            name, spec, state = [*line.split("\t"), "", ""][:3]
-            found[name] = {"spec": spec, "active": state == "active"}
-        return found
+        return spec_table(output, running="active")
 
 
 class HostPython(FactBase):
@@ -164,7 +161,7 @@ def unit(spec: UnitSpec | Callable[[], UnitSpec]):  # type: ignore[no-untyped-de
     spec = spec() if callable(spec) else spec
     have = host.get_fact(TestnetUnits, testnet=spec.testnet).get(spec.name)
     if have and have["spec"] == spec.digest():
-        if have["active"]:
+        if have["running"]:
             host.noop(f"unit {spec.name} is up to date")
             return
         yield f"systemctl start {spec.name}"

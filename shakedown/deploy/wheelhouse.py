@@ -29,6 +29,7 @@ from shakedown.images.context import read_pyproject, source_files
 # Controller-side dependencies: the deploy tool, the Docker SDK, the test runner and plotting
 # run on the controller only, so hosts do not carry them.
 CONTROLLER_ONLY = ("pyinfra", "docker", "pytest", "matplotlib")
+KEEP = 3  # wheelhouses kept in the cache
 PLATFORMS = ("manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64", "any")
 
 
@@ -84,9 +85,10 @@ def _build(root: Path, files: list[str], requirements: tuple[str, ...], python: 
             for wheel in sorted(wheels.iterdir()):
                 tar.add(wheel, arcname=wheel.name)
         partial.replace(dest)
-    for old in dest.parent.glob("*.tar"):  # keep only the newest: the cache would grow per edit
-        if old != dest:
-            old.unlink(missing_ok=True)
+    # The cache would grow by one tarball per source edit: keep the newest few (a second
+    # checkout deploying at the same time keeps its own).
+    for old in sorted(dest.parent.glob("*.tar"), key=lambda p: p.stat().st_mtime)[:-KEEP]:
+        old.unlink(missing_ok=True)
 
 
 def _pip(args: list[str]) -> None:

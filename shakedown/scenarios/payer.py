@@ -79,12 +79,9 @@ class ReportsSettled(Expectation):
         return "reports-settled"
 
     def check(self, view: RunView) -> Check:
-        wanted = view.acked_max(float("inf"))
+        wanted, chain, dsns = _settlement_view(view)
         if not wanted:
             return self.failed("nothing was acknowledged, so nothing could be settled")
-        record = run_record(view)
-        chain = chain_of(record)
-        dsns = {n["name"]: n["dsn"] for n in record["nodes"] if n["name"] in view.nodes}
 
         def state() -> dict[str, Any]:
             return {"chain": _settled_on_chain(chain, sorted(wanted)),
@@ -121,12 +118,9 @@ class SettledMatchesChain(Expectation):
         return "settled-matches-chain"
 
     def check(self, view: RunView) -> Check:
-        wanted = view.acked_max(float("inf"))
+        wanted, chain, dsns = _settlement_view(view)
         if not wanted:
             return self.failed("nothing was acknowledged, so nothing could be settled")
-        record = run_record(view)
-        chain = chain_of(record)
-        dsns = {n["name"]: n["dsn"] for n in record["nodes"] if n["name"] in view.nodes}
 
         def state() -> dict[str, list[str]]:
             on_chain = chain.all_payer_reports()
@@ -151,6 +145,15 @@ class SettledMatchesChain(Expectation):
         return self.passed(f"{reports} settled reports cover every acknowledged envelope; "
                            f"{len(dsns)} databases hold them as the chain does",
                            acked_max=wanted, settled_reports=reports)
+
+
+def _settlement_view(view: RunView) -> tuple[dict[int, int], Any, dict[str, str]]:
+    """What settlement must cover (highest acknowledged sequence per originator), the chain,
+    and the databases of the run's canonical nodes by name."""
+    wanted = view.acked_max(float("inf"))
+    record = run_record(view)
+    dsns = {n["name"]: n["dsn"] for n in record["nodes"] if n["name"] in view.nodes}
+    return wanted, chain_of(record), dsns
 
 
 def settled_inside(settlements: list[tuple[int, int, int]], samples: list[Sample],

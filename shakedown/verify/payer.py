@@ -40,6 +40,7 @@ from refnode.report_spec import ReportSpec
 from shakedown.chain.ops import Chain
 from shakedown.chain.records import PayerReportRecord
 from shakedown.chain.tx import call
+from shakedown.errors import ChainError
 from shakedown.verify.signatures import named
 
 PENDING, SUBMITTED, SETTLED, REJECTED = 0, 1, 2, 3
@@ -339,7 +340,15 @@ def _claims(chain: Chain, settled: dict[tuple[int, int], PayerReportRecord]
 
 def check_distribution(chain: Chain) -> list[str]:
     """Owed + withdrawn + protocol fees + unclaimed shares = fees settled; per node owed =
-    claimed - withdrawn; what is still owed is backed by tokens."""
+    claimed - withdrawn; what is still owed is backed by tokens. A DistributionManager that
+    cannot answer (other code at its address) is one problem naming it."""
+    try:
+        return _distribution_problems(chain)
+    except ChainError as e:
+        return [f"DistributionManager at {chain.addresses.distribution_manager}: {e}"]
+
+
+def _distribution_problems(chain: Chain) -> list[str]:
     manager = chain.contracts.distribution_manager
     settled = {k: r for k, r in chain.all_payer_reports().items() if r.is_settled}
     claimed, problems = _claims(chain, settled)

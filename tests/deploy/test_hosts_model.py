@@ -79,3 +79,16 @@ def test_a_unit_carries_its_spec_hash_and_keeps_secrets_out_of_the_unit_file() -
     assert changed.digest() != spec.digest()
     shell = UnitSpec("vm", "db", ("/bin/sh", "-c", "exec $(ls)/postgres"))
     assert 'ExecStart=/bin/sh -c "exec $$(ls)/postgres"' in shell.unit_text()
+
+
+def test_roles_can_come_from_inventory_groups_named_after_them(tmp_path: Path) -> None:
+    inventory = tmp_path / "groups.py"
+    inventory.write_text(
+        '_net = {"testnet": "g", "runtime": "systemd", "nodes": 2}\n'
+        'chain = ([("h1", {"address": "10.0.0.1"})], _net)\n'
+        'db = (["h1", ("h2", {"address": "10.0.0.2"})], _net)\n'
+        'node = (["h1", "h2"], _net)\n')
+    (t,) = load_inventory(inventory)
+    assert [(h.name, h.address, h.roles) for h in t.hosts] == [
+        ("h1", "10.0.0.1", ("chain", "db", "node")), ("h2", "10.0.0.2", ("db", "node"))]
+    assert [(n.name, n.host) for n in t.nodes] == [("node-100", "h1"), ("node-200", "h2")]
