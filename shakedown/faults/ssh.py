@@ -187,9 +187,11 @@ def read_hosts(path: str | os.PathLike[str]) -> list[tuple[str, dict[str, Any]]]
         inventory = Inventory((hosts, {}), **groups)
     except Exception as e:  # a bad file, or a connector that failed (vagrant not running)
         raise ConfigError(f"inventory {path}: {type(e).__name__}: {e}") from e
+    from shakedown.model import with_group_roles
+
     seen: dict[str, dict[str, Any]] = {}
-    for host in inventory:
-        seen.setdefault(host.name, host.data.dict())
+    for host in inventory:  # roles may come from groups named after them, as in the deploy
+        seen.setdefault(host.name, with_group_roles(host.data.dict(), host.groups))
     return list(seen.items())
 
 

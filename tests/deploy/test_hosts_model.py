@@ -92,3 +92,17 @@ def test_roles_can_come_from_inventory_groups_named_after_them(tmp_path: Path) -
     assert [(h.name, h.address, h.roles) for h in t.hosts] == [
         ("h1", "10.0.0.1", ("chain", "db", "node")), ("h2", "10.0.0.2", ("db", "node"))]
     assert [(n.name, n.host) for n in t.nodes] == [("node-100", "h1"), ("node-200", "h2")]
+
+
+def test_the_fault_path_reads_the_same_roles_from_groups(tmp_path: Path) -> None:
+    from shakedown.faults.hostinv import host_groups
+    from shakedown.faults.ssh import read_hosts
+
+    inventory = tmp_path / "groups.py"
+    inventory.write_text(
+        '_net = {"testnet": "g", "runtime": "systemd", "nodes": 2}\n'
+        'chain = ([("10.0.0.1", {})], _net)\n'
+        'db = (["10.0.0.1", "10.0.0.2"], _net)\n'
+        'node = (["10.0.0.1", "10.0.0.2"], _net)\n')
+    (group,) = host_groups(read_hosts(inventory))
+    assert group.resolve("node-200") == ("10.0.0.2", "g-node-200.service")
