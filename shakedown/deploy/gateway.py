@@ -6,15 +6,13 @@ from __future__ import annotations
 from pyinfra.api import deploy
 
 from shakedown.deploy import docker, systemd
-from shakedown.deploy.node import contracts_of, log_tail
+from shakedown.deploy.node import Env, contracts_of, log_tail
 from shakedown.deploy.steps import step
 from shakedown.errors import TimeoutExpired
 from shakedown.keys import gateway as gateway_key
 from shakedown.keys import key_hex
 from shakedown.model import GATEWAY_PORT, HostModel, Images, Testnet
 from shakedown.waiting import wait_for
-
-Env = tuple[tuple[str, str], ...]
 
 
 def gateway_env(testnet: Testnet, listen: int, here: HostModel | None = None) -> tuple[Env, Env]:

@@ -28,16 +28,15 @@ from shakedown.toxiproxy import ToxiproxyClient
 
 
 def read_residue(testnet: Testnet) -> list[str]:
-    """Every leftover fault artifact of ``testnet``, one human line each."""
+    """Every leftover fault artifact of ``testnet``, one human line each. On a remote Docker
+    host only the ledgers and its toxiproxy are read: its engine is not this machine's."""
     found = [f"open fault {e.summary()}"
              for e in merged(controller_ledger(testnet), host_ledger(testnet)) if e.open]
     record = load_record(testnet.record_path) or {}
-    if record.get("proxy"):
-        api = record["proxy"]["api"]
-        for proxy in ToxiproxyClient(api, timeout=5).proxies().values():
-            found += [f"toxic {t.name} ({t.type}) on proxy {proxy.name}" for t in proxy.toxics]
-            if not proxy.enabled:
-                found.append(f"proxy {proxy.name} is disabled")
+    if (record.get("proxy") or {}).get("api"):
+        found += proxy_residue(record["proxy"]["api"])
+    if testnet.remote_docker:
+        return found
     label = {"label": f"{LABEL_TESTNET}={testnet.name}"}
     for c in engine().containers.list(all=True, filters=label):
         if c.status != "running":
@@ -47,6 +46,16 @@ def read_residue(testnet: Testnet) -> list[str]:
             found.append(f"container {c.name} runs with a skewed clock "
                          f"(FAKETIME={c.labels[CLOCK_LABEL]})")
         found += _netns_residue(c.name)
+    return found
+
+
+def proxy_residue(api: str) -> list[str]:
+    """Toxics and disabled proxies on the toxiproxy at ``api``."""
+    found = []
+    for proxy in ToxiproxyClient(api, timeout=5).proxies().values():
+        found += [f"toxic {t.name} ({t.type}) on proxy {proxy.name}" for t in proxy.toxics]
+        if not proxy.enabled:
+            found.append(f"proxy {proxy.name} is disabled")
     return found
 
 

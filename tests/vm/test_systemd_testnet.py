@@ -207,6 +207,22 @@ def test_verify_suite_runs_unchanged_against_the_vm_testnet(inventory: Path) -> 
     assert " passed" in proc.stdout.splitlines()[-1] and "failed" not in proc.stdout
 
 
+def test_verify_names_a_toxic_left_on_a_host_proxy(inventory: Path) -> None:
+    from shakedown.toxiproxy import ToxiproxyClient
+
+    node = record(inventory)["nodes"][1]
+    api = ToxiproxyClient(node["proxy_api"], timeout=5)
+    api.add_toxic("node-200", "latency", name="stray", attributes={"latency": 10})
+    try:
+        proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                               "verify/", f"--inventory={inventory}", "-m", "faults"],
+                              capture_output=True, text=True, timeout=600, cwd=REPO)
+    finally:
+        api.remove_toxic("node-200", "stray", missing_ok=True)
+    assert proc.returncode == 1, proc.stdout[-3000:]
+    assert "toxic stray (latency) on proxy node-200" in proc.stdout, proc.stdout[-3000:]
+
+
 def test_second_up_changes_nothing(inventory: Path, figures: dict[str, Any]) -> None:
     started = time.monotonic()
     up = shakedown("up", "-i", str(inventory))
