@@ -39,7 +39,7 @@ def test_bad_duration_and_params_name_the_fix() -> None:
 
 
 def test_a_parameter_given_twice_is_refused_not_last_wins() -> None:
-    with pytest.raises(ConfigError, match="latency_ms given twice .* give it once"):
+    with pytest.raises(ConfigError, match=r"latency_ms given twice .* give it once"):
         parse_params(["latency_ms=10", "latency_ms=20"])
     assert parse_params(["latency_ms=10", "jitter_ms=20"]) == {"latency_ms": "10",
                                                                  "jitter_ms": "20"}
