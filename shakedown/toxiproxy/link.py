@@ -49,6 +49,7 @@ class Link:
         self.direction = direction
         self.src = src
         self.dst = dst
+        self.running = False  # False while the toxics present at accept are attached
         self.loop = asyncio.get_running_loop()
         self.stages: list[Stage] = []
         self.slow = False  # some stage applies: chunks go through the queue and the worker
@@ -106,6 +107,7 @@ class Link:
 
     def start(self) -> None:
         """Start copying."""
+        self.running = True
         self.pump_task = asyncio.ensure_future(self._pump())
 
     def cancel(self) -> None:
