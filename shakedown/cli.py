@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from shakedown import traffic_cli
 from shakedown.chain import cli as chain_cli
 from shakedown.errors import ShakedownError
 from shakedown.faults import cli as faults_cli
@@ -46,6 +47,7 @@ def _parser() -> argparse.ArgumentParser:
     faults_cli.add_parser(sub, common)
     chain_cli.add_parser(sub, common)
     scenarios_cli.add_parsers(sub, common)
+    traffic_cli.add_parser(sub, common)
     return parser
 
 
