@@ -2,12 +2,15 @@
 
 Three processes on 127.0.0.1: this client, an upstream (echo + sink) and the proxy server
 (``python -m shakedown.toxiproxy``). Direct and proxied runs alternate in the same run, so
-the ratio holds even when the machine's absolute speed drifts. Bounded: a fixed number of
-round trips and bytes, and a deadline per phase.
+the ratio holds even when the machine's absolute speed drifts. With ``--toxiproxy BINARY``
+a build of Shopify's toxiproxy-server runs beside ours and takes its turn in every round.
+Bounded: a fixed number of round trips and bytes, and a deadline per phase.
 
     .venv/bin/python bench/proxy_overhead.py [--round-trips 4000] [--megabytes 256]
+        [--toxiproxy PATH/TO/toxiproxy-server]
 
-Targets: <= 150 µs added p50 round trip, >= 500 MB/s through the proxy.
+Targets: <= 150 µs added p50 round trip, >= 500 MB/s through the proxy; beside Shopify's:
+at or below its added latency, at or above its throughput.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from pathlib import Path
 
 from shakedown.machine import describe
 from shakedown.toxiproxy.client import ToxiproxyClient
+from shakedown.waiting import GiveUp, wait_for
 
 MESSAGE = 64  # bytes per round trip
 BLOCK = 1 << 20  # bytes per send in the throughput phase
@@ -136,63 +140,98 @@ def _start(args: list[str]) -> tuple[subprocess.Popen[str], str]:
     return proc, line
 
 
-def measure(opts: argparse.Namespace) -> dict[str, float]:
-    """Run both phases, direct and proxied interleaved, and return the figures."""
+def _start_shopify(binary: Path) -> tuple[subprocess.Popen[str], str]:
+    """Shopify's toxiproxy-server on a free port, once its API answers."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = subprocess.Popen([str(binary), "-host", "127.0.0.1", "-port", str(port)],
+                            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, text=True)
+    url = f"http://127.0.0.1:{port}"
+
+    def version() -> str:
+        if proc.poll() is not None:
+            raise GiveUp(f"{binary} exited with {proc.returncode}")
+        return ToxiproxyClient(url, timeout=1).version()
+
+    wait_for(version, bool, timeout=30, what=f"{binary} API on {url}")
+    return proc, url
+
+
+def measure(opts: argparse.Namespace) -> dict[str, dict[str, float]]:
+    """Direct, builtin and (with --toxiproxy) Shopify's server, interleaved in one run.
+
+    Returns per path ("direct", "builtin", "shopify") its p50/p99 round trip (µs) and
+    median throughput (MB/s).
+    """
     upstream, ports = _start([__file__, "--serve-upstream"])
-    server, banner = _start(["-m", "shakedown.toxiproxy", "--port", "0"])
+    procs = [upstream]
     try:
         echo_port, sink_port = (int(p) for p in ports.split())
-        api = ToxiproxyClient(banner.rsplit(" ", 1)[1])
-        p_echo = api.create_proxy("bench-echo", "127.0.0.1:0", f"127.0.0.1:{echo_port}").port
-        p_sink = api.create_proxy("bench-sink", "127.0.0.1:0", f"127.0.0.1:{sink_port}").port
-        direct: list[float] = []
-        proxied: list[float] = []
-        round_trips(echo_port, 200), round_trips(p_echo, 200)  # warm up
+        servers: dict[str, str] = {}
+        builtin, banner = _start(["-m", "shakedown.toxiproxy", "--port", "0"])
+        procs.append(builtin)
+        servers["builtin"] = banner.rsplit(" ", 1)[1]
+        if opts.toxiproxy:
+            shopify, servers["shopify"] = _start_shopify(opts.toxiproxy)
+            procs.append(shopify)
+        paths = {"direct": (echo_port, sink_port)}
+        for label, url in servers.items():
+            api = ToxiproxyClient(url)
+            paths[label] = (
+                api.create_proxy("bench-echo", "127.0.0.1:0", f"127.0.0.1:{echo_port}").port,
+                api.create_proxy("bench-sink", "127.0.0.1:0", f"127.0.0.1:{sink_port}").port)
+        rtts: dict[str, list[float]] = {label: [] for label in paths}
+        rates: dict[str, list[float]] = {label: [] for label in paths}
+        for echo, _ in paths.values():
+            round_trips(echo, 200)  # warm up
         blocks = 10
         for _ in range(blocks):
-            direct += round_trips(echo_port, opts.round_trips // blocks)
-            proxied += round_trips(p_echo, opts.round_trips // blocks)
-        mb_direct: list[float] = []
-        mb_proxied: list[float] = []
+            for label, (echo, _) in paths.items():
+                rtts[label] += round_trips(echo, opts.round_trips // blocks)
         for _ in range(opts.repeats):
-            mb_direct.append(throughput(sink_port, opts.megabytes))
-            mb_proxied.append(throughput(p_sink, opts.megabytes))
+            for label, (_, sink) in paths.items():
+                rates[label].append(throughput(sink, opts.megabytes))
     finally:
-        for proc in (server, upstream):
+        for proc in reversed(procs):
             assert proc.stdin is not None
             proc.stdin.close()
             proc.terminate()
             proc.wait(10)
-    return {
-        "direct_p50": statistics.median(direct),
-        "direct_p99": _pct(direct, 0.99),
-        "proxy_p50": statistics.median(proxied),
-        "proxy_p99": _pct(proxied, 0.99),
-        "mb_direct": statistics.median(mb_direct),
-        "mb_proxied": statistics.median(mb_proxied),
-        "samples": float(len(proxied)),
-    }
+    return {label: {"p50": statistics.median(rtts[label]), "p99": _pct(rtts[label], 0.99),
+                    "mb": statistics.median(rates[label]), "samples": float(len(rtts[label]))}
+            for label in paths}
 
 
-def report(fig: dict[str, float], opts: argparse.Namespace) -> str:
-    """The table printed at the end."""
-    added50 = fig["proxy_p50"] - fig["direct_p50"]
-    added99 = fig["proxy_p99"] - fig["direct_p99"]
-    ok50 = "ok" if added50 <= 150 else "MISSED"
-    ok_mb = "ok" if fig["mb_proxied"] >= 500 else "MISSED"
+def report(fig: dict[str, dict[str, float]], opts: argparse.Namespace) -> str:
+    """The table printed at the end: each proxy against direct loopback, and the builtin
+    against Shopify's when it ran."""
+    direct = fig["direct"]
     rows = [
         f"machine: {describe()}",
-        f"round trips: {int(fig['samples'])} x {MESSAGE} B each way; "
-        f"throughput: {opts.repeats} x {opts.megabytes} MiB",
+        f"round trips: {int(direct['samples'])} x {MESSAGE} B each way per path; "
+        f"throughput: {opts.repeats} x {opts.megabytes} MiB per path",
         "",
-        f"{'figure':<28}{'direct':>12}{'proxy':>12}{'added':>12}{'ratio':>8}  target",
-        f"{'round trip p50 (µs)':<28}{fig['direct_p50']:>12.1f}{fig['proxy_p50']:>12.1f}"
-        f"{added50:>12.1f}{fig['proxy_p50'] / fig['direct_p50']:>8.2f}  <= 150 added: {ok50}",
-        f"{'round trip p99 (µs)':<28}{fig['direct_p99']:>12.1f}{fig['proxy_p99']:>12.1f}"
-        f"{added99:>12.1f}{fig['proxy_p99'] / fig['direct_p99']:>8.2f}",
-        f"{'throughput (MB/s)':<28}{fig['mb_direct']:>12.0f}{fig['mb_proxied']:>12.0f}"
-        f"{'':>12}{fig['mb_proxied'] / fig['mb_direct']:>8.2f}  >= 500: {ok_mb}",
+        f"{'path':<10}{'p50 µs':>9}{'added':>9}{'p99 µs':>9}{'added':>9}{'MB/s':>8}"
+        f"{'/direct':>9}",
     ]
+    for label, f in fig.items():
+        rows.append(f"{label:<10}{f['p50']:>9.1f}{f['p50'] - direct['p50']:>9.1f}"
+                    f"{f['p99']:>9.1f}{f['p99'] - direct['p99']:>9.1f}{f['mb']:>8.0f}"
+                    f"{f['mb'] / direct['mb']:>9.2f}")
+    b = fig["builtin"]
+    added50 = b["p50"] - direct["p50"]
+    rows += ["", f"builtin: {added50:.1f} µs added p50 (aim <= 150: "
+             f"{'ok' if added50 <= 150 else 'MISSED'}), {b['mb']:.0f} MB/s (aim >= 500: "
+             f"{'ok' if b['mb'] >= 500 else 'MISSED'})"]
+    if "shopify" in fig:
+        s = fig["shopify"]
+        s_added = s["p50"] - direct["p50"]
+        rows.append(f"builtin vs Shopify's: added p50 {added50:.1f} vs {s_added:.1f} µs "
+                    f"({'ok' if added50 <= s_added else 'MISSED'}: at or below), throughput "
+                    f"{b['mb'] / s['mb']:.2f}x ({'ok' if b['mb'] >= s['mb'] else 'MISSED'}: "
+                    f"at or above)")
     return "\n".join(rows)
 
 
@@ -202,6 +241,8 @@ def main() -> int:
     parser.add_argument("--round-trips", type=int, default=4000, help="small echoes per side")
     parser.add_argument("--megabytes", type=int, default=256, help="MiB per throughput run")
     parser.add_argument("--repeats", type=int, default=3, help="throughput runs per side")
+    parser.add_argument("--toxiproxy", type=Path, metavar="BINARY",
+                        help="a build of Shopify's toxiproxy-server to measure beside ours")
     parser.add_argument("--serve-upstream", action="store_true", help=argparse.SUPPRESS)
     opts = parser.parse_args()
     if opts.serve_upstream:

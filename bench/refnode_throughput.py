@@ -29,6 +29,7 @@ from shakedown.traffic import NodeTarget, Traffic
 from shakedown.waiting import wait_for
 
 PAYERS = [Signer(bytes(payer(i).key)) for i in range(4)]
+TIMEOUT_S = 120  # per publish call: a loaded shared machine can stall one for seconds
 
 
 def rss_mb(pid: int) -> float:
@@ -40,7 +41,8 @@ def rss_mb(pid: int) -> float:
 
 def accept_rate(cluster: ProcessCluster, node_id: int, n: int) -> float:
     traffic = Traffic([NodeTarget(cluster.nodes[node_id].endpoint, node_id)], rate=0,
-                      duration_s=120, max_envelopes=n, batch=200, payers=PAYERS, workers=4)
+                      duration_s=120, max_envelopes=n, batch=200, payers=PAYERS, workers=4,
+                      timeout=TIMEOUT_S)
     start = time.monotonic()
     stats = traffic.run()
     assert stats.failed == 0, stats.errors
@@ -58,7 +60,7 @@ def replicated_rate(cluster: ProcessCluster, n: int) -> float:
     targets = [NodeTarget(cluster.nodes[i].endpoint, i) for i in ids]
     start = time.monotonic()
     stats = Traffic(targets, rate=0, duration_s=300, max_envelopes=n, batch=200,
-                    payers=PAYERS, workers=6).run()
+                    payers=PAYERS, workers=6, timeout=TIMEOUT_S).run()
     assert stats.failed == 0, stats.errors
     expected = dict(before)
     for ack in stats.acks:
@@ -88,7 +90,7 @@ def lag_at(cluster: ProcessCluster, rate: float, seconds: float) -> list[float]:
         t.start()
     stats = Traffic([NodeTarget(cluster.nodes[src].endpoint, src)], rate=rate,
                     duration_s=seconds, max_envelopes=int(rate * seconds), batch=10,
-                    payers=PAYERS, workers=2).run()
+                    payers=PAYERS, workers=2, timeout=TIMEOUT_S).run()
     last = max(a.sequence_id for a in stats.acks)
     for o in others:
         wait_for(lambda o=o: samples[o][-1][1] if samples[o] else 0, lambda s: s >= last,

@@ -1,6 +1,7 @@
 """Time the verify suite on a loaded 3-node testnet against its floor, measured in the same run.
 
-Usage: ``.venv/bin/python bench/verify.py [--envelopes 100000] [--inventory INV] [--keep]``.
+Usage: ``.venv/bin/python bench/verify.py [--envelopes 100000] [--inventory INV] [--keep]
+[--rounds 3]``.
 Without ``--inventory`` it deploys a fresh testnet (``sdvb-...``), publishes the envelopes
 through refnode's own publish path (``Traffic``: straight to each node with two payers, and
 through the gateway), waits until the nodes converge, and takes it down at the end. With
@@ -9,12 +10,14 @@ through the gateway), waits until the nodes converge, and takes it down at the e
 Figures, each the wall time of ``pytest verify/`` as a user runs it (a subprocess):
 
 - ``cold``: no kept verdicts: every envelope's two signatures recovered (process pool);
+  median of ``--rounds`` runs, each followed by its floor;
 - ``warm``: median of three runs with the verdicts the cold run kept;
 - ``startup``: ``pytest verify/ --collect-only`` (interpreter, imports, collection);
 - floor ``warm reads``: the suite's chain RPC calls and SQL reads issued bare (per-node reads
   in parallel as the suite issues them), plus the fault check's engine reads;
 - floor ``cold reads``: the warm reads plus every index row and envelope the cold run pulls;
-- ``open``: opening every envelope once in-process on every core (the cold run's CPU floor).
+- ``open``: opening every envelope once on every core (the same recoveries, split over all
+  cores); the cold run's floor is ``cold reads`` plus ``open``, one after the other.
 
 Prints the machine, then one row per figure with the ratio to its floor.
 """
@@ -186,6 +189,7 @@ def main() -> int:
     parser.add_argument("--envelopes", type=int, default=100_000)
     parser.add_argument("--inventory", type=Path, help="time this deployed testnet as it is")
     parser.add_argument("--keep", action="store_true", help="leave the fresh testnet up")
+    parser.add_argument("--rounds", type=int, default=3, help="cold runs, each with its floor")
     args = parser.parse_args()
     print(f"machine: {describe()}; load average {os.getloadavg()[0]:.1f}", flush=True)
     folder = Path(tempfile.mkdtemp(prefix="sdvb-"))
@@ -199,20 +203,34 @@ def main() -> int:
               f"{len(target.nodes)} nodes", flush=True)
         cache = str(folder / "cache")
         startup, _ = suite(inventory, cache, "--collect-only")
-        cold, cold_summary = suite(inventory, cache)
+        # Each round: a cold run (a fresh cache), then its floor; medians over the rounds.
+        colds, cold_floors, openings = [], [], []
+        cold_summary: dict[str, Any] = {}
+        for k in range(args.rounds):
+            cache = str(folder / f"cache-{k}")
+            seconds, cold_summary = suite(inventory, cache)
+            colds.append(seconds)
+            cold_floors.append(floor(target, cold=True))
+            opening, opened = open_floor(target)
+            openings.append(opening)
+        cold = statistics.median(colds)
+        cold_floor, opening = statistics.median(cold_floors), statistics.median(openings)
+        floors = [f + o for f, o in zip(cold_floors, openings, strict=True)]
         warm_runs = [suite(inventory, cache)[0] for _ in range(3)]
         warm = statistics.median(warm_runs)
         warm_floor = statistics.median(floor(target, cold=False) for _ in range(3))
-        cold_floor = floor(target, cold=True)
-        opening, opened = open_floor(target)
         rows = [
-            ("suite, cold (every signature recovered)", cold, cold_floor),
+            (f"suite, cold (every signature recovered), median of {args.rounds}", cold,
+             statistics.median(floors)),
             ("suite, warm (kept verdicts), median of 3", warm, warm_floor),
             ("  startup: pytest --collect-only", startup, None),
             ("  floor: warm reads bare", warm_floor, None),
             ("  floor: cold reads bare", cold_floor, None),
             (f"  open {opened} envelopes on every core", opening, None),
+            ("  floor: cold reads + open", statistics.median(floors), None),
         ]
+        print("cold runs: " + ", ".join(f"{c:.2f} s ({c / f:.2f}x its floor {f:.2f} s)"
+                                        for c, f in zip(colds, floors, strict=True)))
         print(f"cold run stats: {cold_summary.get('stats')}; warm runs: "
               f"{', '.join(f'{w:.2f}' for w in warm_runs)} s; load average now "
               f"{os.getloadavg()[0]:.1f}")

@@ -10,7 +10,8 @@ import grpc
 
 from refnode import __version__
 from refnode.attest import Attester, report_from_proto
-from refnode.envelopes import InvalidEnvelope, open_payer_envelope
+from refnode.checker import Checker
+from refnode.envelopes import InvalidEnvelope, PayerEnvelope
 from refnode.membership import Signal
 from refnode.proto import refnode_pb2 as pb
 from refnode.proto import refnode_pb2_grpc as rpc
@@ -20,7 +21,9 @@ from refnode.store import Store
 
 log = logging.getLogger("refnode.api")
 
-PAGE = 500            # envelopes per query page and per subscription message
+PAGE = 500            # envelopes per query page
+SUBSCRIBE_PAGE = 5000  # envelopes per subscription message: a follower catching up stores
+#                        and checks big batches (one transaction, split over its workers)
 MAX_PUBLISH = 10_000  # envelopes per publish request
 IDLE_RECHECK_S = 5.0  # a subscriber re-reads even without a signal, as a safety net
 
@@ -28,8 +31,9 @@ IDLE_RECHECK_S = 5.0  # a subscriber re-reads even without a signal, as a safety
 class ReplicationService(rpc.ReplicationApiServicer):
     def __init__(self, node_id: int, store: Store, publisher: Publisher, clock: dict[int, int],
                  stored: Signal, api_enabled: bool, replicator: Replicator | None,
-                 attester: Attester | None = None):
+                 attester: Attester | None = None, checker: Checker | None = None):
         self.node_id = node_id
+        self.checker = checker or Checker(workers=1)  # opens envelopes off the event loop
         self.attester = attester  # None when payer reports are off
         self.store = store
         self.publisher = publisher
@@ -47,16 +51,17 @@ class ReplicationService(rpc.ReplicationApiServicer):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
                                 f"send 1 to {MAX_PUBLISH} envelopes, got "
                                 f"{len(request.payer_envelopes)}")
-        opened = []
-        for i, env in enumerate(request.payer_envelopes):
+        checked = await self.checker.open_payers(request.payer_envelopes)
+        opened: list[PayerEnvelope] = []
+        for i, (env, result) in enumerate(zip(request.payer_envelopes, checked, strict=True)):
             if env.target_originator != self.node_id:
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
                                     f"envelope {i} targets node {env.target_originator}; "
                                     f"this is node {self.node_id}")
-            try:
-                opened.append(open_payer_envelope(env))
-            except InvalidEnvelope as e:
-                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"envelope {i}: {e}")
+            if isinstance(result, InvalidEnvelope):
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"envelope {i}: {result}")
+            else:
+                opened.append(result)
         try:
             signed = await self.publisher.publish(opened)
         except Exception as e:  # storage failed: nothing was stored, the client may retry
@@ -86,11 +91,15 @@ class ReplicationService(rpc.ReplicationApiServicer):
         originators = list(request.originator_node_ids)
         if not originators:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "name the originators to follow")
+        recheck = True
         while True:
             wake = self.stored.current()
             sent = False
             for originator in originators:
-                blobs = await self.store.read_after(originator, cursor.get(originator, 0), PAGE)
+                if not recheck and self.clock.get(originator, 0) <= cursor.get(originator, 0):
+                    continue  # woken by another originator's commit: nothing new here
+                blobs = await self.store.read_after(originator, cursor.get(originator, 0),
+                                                    SUBSCRIBE_PAGE)
                 if blobs:
                     envs = [pb.OriginatorEnvelope.FromString(b) for b in blobs]
                     last = pb.UnsignedOriginatorEnvelope.FromString(
@@ -98,11 +107,12 @@ class ReplicationService(rpc.ReplicationApiServicer):
                     cursor[originator] = last.originator_sequence_id
                     yield pb.SubscribeEnvelopesResponse(envelopes=envs)
                     sent = True
+            recheck = False
             if not sent:
                 try:
                     await asyncio.wait_for(wake.wait(), IDLE_RECHECK_S)
                 except TimeoutError:
-                    pass
+                    recheck = True
 
     async def GetHealth(self, request: pb.GetHealthRequest,
                         context: grpc.aio.ServicerContext) -> pb.GetHealthResponse:

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import coincurve
-from eth_hash.auto import keccak
 from eth_utils import to_checksum_address
 from google.protobuf.message import DecodeError
+from sha3 import keccak_256
 
 from refnode.proto import refnode_pb2 as pb
 
@@ -26,6 +26,11 @@ SECP256K1_HALF_N = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681
 
 class InvalidEnvelope(ValueError):
     """An envelope that does not parse or whose signature does not hold."""
+
+
+def keccak(data: bytes) -> bytes:
+    """Ethereum's keccak-256 (safe-pysha3: a C call, a quarter of eth_hash's cost here)."""
+    return keccak_256(data).digest()
 
 
 def payer_digest(unsigned_client_envelope: bytes, target_originator: int,
@@ -78,7 +83,21 @@ def recover(digest: bytes, signature: bytes) -> str:
         public = coincurve.PublicKey.from_signature_and_message(signature, digest, hasher=None)
     except Exception as e:  # coincurve raises plain Exception for unrecoverable signatures
         raise InvalidEnvelope(f"unrecoverable signature: {e}") from e
-    return address_of(public.format(compressed=False))
+    return _address_of_key(public)
+
+
+_ADDRESSES: dict[bytes, str] = {}  # compressed public key -> address; few signers recur
+_MAX_ADDRESSES = 65_536
+
+
+def _address_of_key(public: coincurve.PublicKey) -> str:
+    key = public.format()
+    address = _ADDRESSES.get(key)
+    if address is None:
+        if len(_ADDRESSES) >= _MAX_ADDRESSES:
+            _ADDRESSES.clear()
+        address = _ADDRESSES[key] = address_of(public.format(compressed=False))
+    return address
 
 
 def client_envelope(topic: bytes, payload: bytes) -> bytes:

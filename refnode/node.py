@@ -13,6 +13,7 @@ import grpc
 from refnode.api import ReplicationService
 from refnode.attest import Attester, Judge
 from refnode.chain import ChainReader
+from refnode.checker import Checker
 from refnode.config import ConfigError, NodeConfig
 from refnode.envelopes import Signer
 from refnode.membership import Membership, Signal
@@ -68,7 +69,7 @@ async def _report_worker(config: NodeConfig, node_id: int, signer: Signer, store
     return ReportWorker(node_id, config, reports, membership, clock, chain, attester)
 
 
-async def serve(config: NodeConfig) -> None:
+async def serve(config: NodeConfig, checker: Checker | None = None) -> None:
     signer = Signer(config.signer_key)
     membership = Membership(ChainReader(config.chain_rpc, config.node_registry,
                                         config.rate_registry), config.registry_refresh_s)
@@ -81,11 +82,11 @@ async def serve(config: NodeConfig) -> None:
     stored = Signal()
     pricing = Pricing(config.price_multiplier)
     publisher = Publisher(node_id, signer, store, membership, clock, stored, pricing)
-    replicator = Replicator(node_id, store, membership, clock, stored)
+    replicator = Replicator(node_id, store, membership, clock, stored, checker)
     worker = await _report_worker(config, node_id, signer, store, membership, clock, pricing)
     service = ReplicationService(node_id, store, publisher, clock, stored,
                                  config.api_enabled, replicator if config.sync_enabled else None,
-                                 worker.attester if worker else None)
+                                 worker.attester if worker else None, checker)
 
     server = grpc.aio.server(options=SERVER_OPTIONS)
     rpc.add_ReplicationApiServicer_to_server(service, server)
@@ -125,11 +126,14 @@ def main() -> None:
         sys.exit(2)
     logging.basicConfig(level=config.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    checker = Checker()  # forks its workers: before the loop, gRPC and any thread start
     try:
-        asyncio.run(serve(config))
+        asyncio.run(serve(config, checker))
     except ConfigError as e:
         log.error("%s", e)
         sys.exit(2)
+    finally:
+        checker.close()
 
 
 if __name__ == "__main__":

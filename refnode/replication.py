@@ -14,7 +14,8 @@ import logging
 import grpc
 
 from refnode.chain import NodeRecord
-from refnode.envelopes import InvalidEnvelope, OriginatorEnvelope, open_originator_envelope
+from refnode.checker import Checker
+from refnode.envelopes import InvalidEnvelope, OriginatorEnvelope
 from refnode.membership import Membership, Signal
 from refnode.proto import refnode_pb2 as pb
 from refnode.proto import refnode_pb2_grpc as rpc
@@ -39,8 +40,9 @@ class ReplicationFault(Exception):
 
 class Replicator:
     def __init__(self, node_id: int, store: Store, membership: Membership,
-                 clock: dict[int, int], stored: Signal):
+                 clock: dict[int, int], stored: Signal, checker: Checker | None = None):
         self.node_id = node_id
+        self.checker = checker or Checker(workers=1)  # opens batches off the event loop
         self.store = store
         self.membership = membership
         self.clock = clock
@@ -96,17 +98,20 @@ class Replicator:
             originator_node_ids=[peer.node_id],
             last_seen=pb.Cursor(node_id_to_sequence_id={peer.node_id: start}))
         async for response in stub.SubscribeEnvelopes(request):
-            rows = self._check(peer, response.envelopes)
+            rows = self._check(peer, response.envelopes,
+                             await self.checker.open_originators(response.envelopes))
             if rows:
                 await self.store.insert_envelopes(rows)
                 self.clock[peer.node_id] = rows[-1].sequence_id
                 self.stored.fire()
 
-    def _check(self, peer: NodeRecord, envelopes) -> list[StoredEnvelope]:
+    def _check(self, peer: NodeRecord, envelopes,
+               opened: list[OriginatorEnvelope | InvalidEnvelope]) -> list[StoredEnvelope]:
         expected = self.clock.get(peer.node_id, 0) + 1
         rows = []
-        for raw in envelopes:
-            env = open_originator_envelope(raw)
+        for raw, env in zip(envelopes, opened, strict=True):
+            if isinstance(env, InvalidEnvelope):
+                raise env
             if env.node_id != peer.node_id:
                 raise ReplicationFault(f"envelope of node {env.node_id} on node "
                                        f"{peer.node_id}'s stream")

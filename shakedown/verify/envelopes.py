@@ -20,6 +20,7 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -37,7 +38,7 @@ from shakedown.observe import (
     read_index_digests,
     read_usage_by_minute,
 )
-from shakedown.verify.opened import Opened, open_all
+from shakedown.verify.opened import POOL_THRESHOLD, Opened, Opener
 from shakedown.verify.signatures import envelope_problems
 from shakedown.verify.usage import priced_usage
 
@@ -146,32 +147,43 @@ class EnvelopeCache:
         self._save(self.opened_path, opened if len(opened) <= self.MAX_OPENED else {})
 
 
-@dataclass
-class _Claims:
-    """Which node reads the rows of which digest: the first to ask."""
-
-    taken: set[str] = field(default_factory=set)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def claim(self, digest: str) -> bool:
-        with self.lock:
-            if digest in self.taken:
-                return False
-            self.taken.add(digest)
-            return True
-
-
-def _read_node(conn: psycopg.Connection, known: set[str], claims: _Claims
-               ) -> tuple[NodeScan, dict[str, list[IndexRow]]]:
-    """Digests and usage, and the rows of unjudged digests no other node reads: one snapshot."""
-    with conn.transaction():
+def _begin(conn: psycopg.Connection
+           ) -> tuple[AbstractContextManager[Any], NodeScan, dict[Bucket, int]]:
+    """Open the node's snapshot and read its bucket digests, row counts and usage in it; the
+    caller ends the transaction once the rows it needs were read in the same snapshot."""
+    tx = conn.transaction()
+    tx.__enter__()
+    try:
         digests = read_index_digests(conn)
         usage = read_usage_by_minute(conn)
+    except BaseException as e:
+        _end(tx, e)
+        raise
+    return (tx, NodeScan({b: d for b, (_, d) in digests.items()}, usage),
+            {b: n for b, (n, _) in digests.items()})
+
+
+@dataclass
+class _Pull:
+    """Reads the rows of claimed buckets and hands each envelope once to the opener as soon
+    as its bytes are read (unless its opening was kept from an earlier run)."""
+
+    opener: Opener
+    stored: dict[bytes, tuple[Any, ...]]
+    sent: set[bytes] = field(default_factory=set)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def read(self, conn: psycopg.Connection, claimed: list[tuple[Bucket, str]]
+             ) -> dict[str, list[IndexRow]]:
         rows = {}
-        for (originator, bucket), (_, digest) in digests.items():
-            if digest not in known and claims.claim(digest):
-                rows[digest] = read_envelope_index(conn, originator, bucket)
-    return NodeScan({b: d for b, (_, d) in digests.items()}, usage), rows
+        for (originator, bucket), digest in claimed:
+            rows[digest] = read_envelope_index(conn, originator, bucket)
+            with self.lock:
+                keys = {r.sha256: (r.originator_node_id, r.sequence_id) for r in rows[digest]
+                        if r.sha256 not in self.stored and r.sha256 not in self.sent}
+                self.sent.update(keys)
+            self.opener.submit(list(read_envelope_blobs(conn, list(keys.values())).values()))
+        return rows
 
 
 def judge(rows: list[IndexRow], opened: dict[bytes, Opened], signers: dict[int, str],
@@ -189,24 +201,41 @@ def judge(rows: list[IndexRow], opened: dict[bytes, Opened], signers: dict[int, 
 def scan_envelopes(conns: dict[str, psycopg.Connection], signers: dict[int, str],
                    schedule: list[Rates], *, grace_s: float, cache: EnvelopeCache | None = None,
                    workers: int | None = None) -> EnvelopeScan:
-    """Read every node's buckets, judge each digest not judged before, keep the verdicts."""
+    """Read every node's buckets, judge each digest not judged before, keep the verdicts.
+
+    Every node's digests first, in parallel; then the rows of each digest never judged, from
+    the first node holding it, in that node's same snapshot, their envelopes opened on every
+    core while the nodes are still being read.
+    """
     context = hashlib.sha256(repr((sorted(signers.items()), schedule, grace_s)).encode()
                              ).hexdigest()
     kept = cache.load_verdicts(context) if cache is not None else {}
     scan = EnvelopeScan()
-    claims = _Claims()
-    pulled: dict[str, tuple[str, list[IndexRow]]] = {}  # digest -> (node, rows)
-    with ThreadPoolExecutor(max(1, len(conns))) as pool:
-        futures = {n: pool.submit(_read_node, c, set(kept), claims) for n, c in conns.items()}
-        for name, future in futures.items():
-            try:
-                scan.nodes[name], read = future.result()
-            except psycopg.Error as e:
-                scan.errors[name] = f"{name}: rows not readable: {type(e).__name__}: {e}".strip()
-                continue
-            pulled.update((d, (name, r)) for d, r in read.items())
-    opened, scan.opened = _open_rows(conns, pulled, cache, workers)
-    for digest, (_, rows) in pulled.items():
+    with ExitStack() as snapshots:
+        counts: dict[str, dict[Bucket, int]] = {}
+        with ThreadPoolExecutor(max(1, len(conns))) as pool:
+            begun = {n: pool.submit(_begin, c) for n, c in conns.items()}
+            for name, future in begun.items():
+                try:
+                    tx, scan.nodes[name], counts[name] = future.result()
+                except psycopg.Error as e:
+                    scan.errors[name] = _unreadable(name, e)
+                    continue
+                snapshots.callback(_end, tx)
+        claims: dict[str, list[tuple[Bucket, str]]] = {}
+        claimed: set[str] = set()
+        for name, node in scan.nodes.items():
+            for bucket, digest in sorted(node.buckets.items()):
+                if digest not in kept and digest not in claimed:
+                    claimed.add(digest)
+                    claims.setdefault(name, []).append((bucket, digest))
+        pulled: dict[str, list[IndexRow]] = {}
+        opened: dict[bytes, Opened] = {}
+        if claims:
+            unjudged = sum(counts[n][b] for n, c in claims.items() for b, _ in c)
+            pulled, opened = _pull(conns, claims, cache, workers if unjudged >= POOL_THRESHOLD
+                                   else 1, scan)
+    for digest, rows in pulled.items():
         scan.verdicts[digest] = judge(rows, opened, signers, schedule, grace_s)
         scan.judged += len(rows)
         if index_digest(rows) != digest or any(r.sha256 not in opened for r in rows):
@@ -219,29 +248,40 @@ def scan_envelopes(conns: dict[str, psycopg.Connection], signers: dict[int, str]
     return scan
 
 
-def _open_rows(conns: dict[str, psycopg.Connection], pulled: dict[str, tuple[str, list[IndexRow]]],
-               cache: EnvelopeCache | None, workers: int | None
-               ) -> tuple[dict[bytes, Opened], int]:
-    """sha256 -> Opened for every pulled row (kept ones, then the rest fetched and opened),
-    and how many were opened here."""
-    if not pulled:
-        return {}, 0
+def _pull(conns: dict[str, psycopg.Connection], claims: dict[str, list[tuple[Bucket, str]]],
+          cache: EnvelopeCache | None, workers: int | None, scan: EnvelopeScan
+          ) -> tuple[dict[str, list[IndexRow]], dict[bytes, Opened]]:
+    """The rows of every claimed digest and sha256 -> Opened for each of them (kept ones,
+    then the rest opened while read); a node that fails here is named in ``scan.errors``."""
     stored = cache.load_opened() if cache is not None else {}
-    opened: dict[bytes, Opened] = {}
-    missing: dict[str, list[tuple[int, int]]] = {}
-    for node, rows in pulled.values():
-        for r in rows:
-            if r.sha256 in opened:
-                continue
-            if r.sha256 in stored:
-                opened[r.sha256] = Opened(*stored[r.sha256])
-            else:
-                missing.setdefault(node, []).append((r.originator_node_id, r.sequence_id))
-    blobs = [b for node, keys in missing.items()
-             for b in read_envelope_blobs(conns[node], keys).values()]
-    fresh = open_all(blobs, workers)
+    pulled: dict[str, list[IndexRow]] = {}
+    with Opener(workers) as opener:  # forked before the reading threads start
+        pull = _Pull(opener, stored)
+        with ThreadPoolExecutor(len(claims)) as pool:
+            reads = {n: pool.submit(pull.read, conns[n], c) for n, c in claims.items()}
+            for name, future in reads.items():
+                try:
+                    pulled.update(future.result())
+                except psycopg.Error as e:
+                    scan.errors[name] = _unreadable(name, e)
+        fresh = opener.results()
+    scan.opened = len(fresh)
+    opened = {r.sha256: Opened(*stored[r.sha256]) for rows in pulled.values() for r in rows
+              if r.sha256 in stored}
     opened.update(fresh)
     if cache is not None and fresh:
         stored.update((k, tuple(v)) for k, v in fresh.items())
         cache.save_opened(stored)
-    return opened, len(fresh)
+    return pulled, opened
+
+
+def _end(tx: AbstractContextManager[Any], error: BaseException | None = None) -> None:
+    """End a snapshot; a connection that broke meanwhile was reported by its reads."""
+    try:
+        tx.__exit__(type(error) if error else None, error, error.__traceback__ if error else None)
+    except psycopg.Error:
+        pass
+
+
+def _unreadable(name: str, error: psycopg.Error) -> str:
+    return f"{name}: rows not readable: {type(error).__name__}: {error}".strip()

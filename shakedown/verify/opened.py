@@ -12,7 +12,9 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor
+import threading
+from concurrent.futures import Future, ProcessPoolExecutor
+from types import TracebackType
 from typing import NamedTuple
 
 import coincurve
@@ -102,12 +104,74 @@ def _open_chunk(blobs: list[bytes]) -> list[tuple[bytes, Opened]]:
     return [(hashlib.sha256(b).digest(), open_envelope(b)) for b in blobs]
 
 
+class Opener:
+    """Opens envelopes in worker processes, one per core, as they are handed over.
+
+    Processes because the work is Python and C in small steps (parse, hash, recover) that
+    hold the GIL between them. The workers are forked when the opener is made, so make it
+    before any thread starts; ``submit`` may then be called from any thread. With one
+    worker, or fewer than POOL_THRESHOLD envelopes in all, envelopes are opened in-process.
+    """
+
+    def __init__(self, workers: int | None = None) -> None:
+        self.workers = workers or os.cpu_count() or 1
+        self._pool: ProcessPoolExecutor | None = None
+        self._futures: list[Future[list[tuple[bytes, Opened]]]] = []
+        self._held: list[bytes] = []  # waiting for a full chunk (or for results())
+        self._lock = threading.Lock()
+        if self.workers > 1:
+            method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
+            self._pool = ProcessPoolExecutor(self.workers,
+                                             mp_context=multiprocessing.get_context(method))
+            self._pool.submit(os.getpid).result()  # fork every worker now, from this thread
+
+    @property
+    def pids(self) -> list[int]:
+        """The worker processes (none when envelopes are opened in-process)."""
+        return sorted(self._pool._processes) if self._pool is not None else []
+
+    def __enter__(self) -> Opener:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def submit(self, blobs: list[bytes]) -> None:
+        """Queue envelopes; full chunks start on a worker at once."""
+        with self._lock:
+            self._held += blobs
+            if self._pool is None:
+                return
+            while len(self._held) >= CHUNK:
+                chunk, self._held = self._held[:CHUNK], self._held[CHUNK:]
+                self._futures.append(self._pool.submit(_open_chunk, chunk))
+
+    def results(self) -> dict[bytes, Opened]:
+        """sha256 -> Opened for every envelope submitted, once all are opened."""
+        with self._lock:
+            held, self._held = self._held, []
+            futures, self._futures = self._futures, []
+        if self._pool is None or (not futures and len(held) < POOL_THRESHOLD):
+            found = dict(_open_chunk(held))
+        else:
+            futures += [self._pool.submit(_open_chunk, held[i:i + CHUNK])
+                        for i in range(0, len(held), CHUNK)]
+            found = {}
+        for future in futures:
+            found.update(future.result())
+        return found
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
+
+
 def open_all(blobs: list[bytes], workers: int | None = None) -> dict[bytes, Opened]:
     """sha256 -> Opened for every blob, on every core when there are many."""
-    workers = workers or os.cpu_count() or 1
-    if len(blobs) < POOL_THRESHOLD or workers == 1:
+    if len(blobs) < POOL_THRESHOLD or (workers or os.cpu_count() or 1) == 1:
         return dict(_open_chunk(blobs))
-    chunks = [blobs[i:i + CHUNK] for i in range(0, len(blobs), CHUNK)]
-    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method)) as pool:
-        return {k: v for part in pool.map(_open_chunk, chunks) for k, v in part}
+    with Opener(workers) as opener:
+        opener.submit(blobs)
+        return opener.results()

@@ -11,7 +11,7 @@ import pytest
 from refnode import envelopes as e
 from refnode.proto import refnode_pb2 as pb
 from refnode.proto import refnode_pb2_grpc as rpc
-from shakedown.client import GatewayClient, client_envelopes, payer_envelopes
+from shakedown.client import GatewayClient, NodeClient, client_envelopes, payer_envelopes
 from shakedown.keys import gateway, node_owner, node_signer, payer
 from shakedown.observe import read_envelope_count, read_payer_of_envelopes, read_vector_clock
 from shakedown.ports import free_port
@@ -134,3 +134,20 @@ def test_publish_through_gateway_lands_with_gateway_as_payer(cluster: ProcessClu
         opened = e.open_originator_envelope(x)
         counts[opened.node_id] = counts.get(opened.node_id, 0) + 1
     assert set(counts) == {a, b}, f"the gateway should spread requests over nodes: {counts}"
+
+
+def test_a_follower_catching_up_gets_big_pages(cluster: ProcessCluster) -> None:
+    """Subscription messages carry up to SUBSCRIBE_PAGE envelopes, so a follower that is
+    behind stores them in few big transactions (a query page stays at 500)."""
+    node = cluster.add_node()
+    with NodeClient(cluster.nodes[node].endpoint, timeout=120) as client:
+        for _ in range(3):
+            client.publish(payer_envelopes(PAYER, node, 400))
+    with grpc.insecure_channel(cluster.nodes[node].endpoint) as channel:
+        stream = rpc.ReplicationApiStub(channel).SubscribeEnvelopes(
+            pb.SubscribeEnvelopesRequest(originator_node_ids=[node],
+                                         last_seen=pb.Cursor(node_id_to_sequence_id={node: 0})),
+            timeout=30)
+        first = next(iter(stream))
+        stream.cancel()
+    assert len(first.envelopes) == 1200

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ from shakedown.errors import ConfigError
 from shakedown.observe import IndexRow, OriginatorDigest, index_digest
 from shakedown.verify.envelopes import EnvelopeCache, Verdict, judge
 from shakedown.verify.membership import code_matches, immutable_mask, key_address
-from shakedown.verify.opened import open_all, open_envelope
+from shakedown.verify.opened import Opener, open_all, open_envelope
 from shakedown.verify.replication import ReplicaState, convergence_problems
 from shakedown.verify.signatures import envelope_problems
 from shakedown.verify.target import resolve_target
@@ -74,6 +75,20 @@ def test_opening_in_a_pool_equals_opening_inline() -> None:
     pooled = open_all(blobs, workers=2)
     assert pooled == open_all(blobs[:2100], workers=1)
     assert len(pooled) == 2100
+
+
+def test_envelopes_handed_over_while_reading_are_opened_on_the_workers() -> None:
+    """As the scan does: several reading threads hand envelopes over in small parts, and
+    the workers (forked up front) open each once, while the threads go on."""
+    blobs = [envelope(s) for s in range(1, 3001)] + [b"\xff\xff"]
+    parts = [blobs[i:i + 250] for i in range(0, len(blobs), 250)]
+    with Opener(workers=2) as opener:
+        assert len(opener.pids) == 2  # forked before any reading thread started
+        with ThreadPoolExecutor(3) as pool:
+            list(pool.map(opener.submit, parts))
+        pooled = opener.results()
+    assert pooled == open_all(blobs, workers=1)
+    assert len(pooled) == 3001
 
 
 def test_price_is_the_registry_rates_at_the_envelope_time_with_grace() -> None:
