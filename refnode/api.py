@@ -10,6 +10,7 @@ import grpc
 
 from refnode import __version__
 from refnode.attest import Attester, report_from_proto
+from refnode.byzantine import Byzantine
 from refnode.envelopes import InvalidEnvelope, open_payer_envelope
 from refnode.membership import Signal
 from refnode.proto import refnode_pb2 as pb
@@ -28,8 +29,9 @@ IDLE_RECHECK_S = 5.0  # a subscriber re-reads even without a signal, as a safety
 class ReplicationService(rpc.ReplicationApiServicer):
     def __init__(self, node_id: int, store: Store, publisher: Publisher, clock: dict[int, int],
                  stored: Signal, api_enabled: bool, replicator: Replicator | None,
-                 attester: Attester | None = None):
+                 attester: Attester | None = None, byzantine: Byzantine | None = None):
         self.node_id = node_id
+        self.byzantine = byzantine  # None unless this node is a rogue on purpose
         self.attester = attester  # None when payer reports are off
         self.store = store
         self.publisher = publisher
@@ -98,6 +100,10 @@ class ReplicationService(rpc.ReplicationApiServicer):
                     cursor[originator] = last.originator_sequence_id
                     yield pb.SubscribeEnvelopesResponse(envelopes=envs)
                     sent = True
+            if not sent and self.byzantine and cursor.get(self.node_id, -1) >= self.clock.get(
+                    self.node_id, 0):
+                for lie in await self.byzantine.lies(self.clock.get(self.node_id, 0)):
+                    yield lie
             if not sent:
                 try:
                     await asyncio.wait_for(wake.wait(), IDLE_RECHECK_S)

@@ -6,6 +6,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+BYZANTINE_MODES = ("equivocate", "gap", "stale")
+
 
 class ConfigError(ValueError):
     """A missing or malformed setting; the message names the variable."""
@@ -38,6 +40,16 @@ def _positive(env: Mapping[str, str], name: str, default: float) -> float:
     if value <= 0:
         raise ConfigError(f"{name}={value:g} must be above 0")
     return value
+
+
+def _words(env: Mapping[str, str], name: str, allowed: tuple[str, ...]) -> tuple[str, ...]:
+    """A comma-separated subset of ``allowed`` (empty when unset)."""
+    words = tuple(w.strip() for w in env.get(name, "").split(",") if w.strip())
+    unknown = [w for w in words if w not in allowed]
+    if unknown:
+        raise ConfigError(f"{name}={env.get(name)!r}: {unknown[0]!r} is not one of "
+                          f"{', '.join(allowed)}")
+    return words
 
 
 def _address(env: Mapping[str, str], name: str) -> str | None:
@@ -75,6 +87,9 @@ class NodeConfig:
     settle_enabled: bool = True         # False: submit own reports but never settle them
     mirror_enabled: bool = True         # False: never record others' reports from the chain
     price_multiplier: float = 1.0       # != 1: misprice (charge and judge) by this factor
+    # Adversaries and bugs on purpose, for the adversarial scenarios (all off by default).
+    byzantine: tuple[str, ...] = ()     # serve peers bad streams: equivocate, gap, stale
+    trust_peers: bool = False           # True: store what a peer's stream carries unexamined
 
     def __repr__(self) -> str:
         return f"NodeConfig(node_id={self.node_id}, listen={self.listen!r}, db=..., signer_key=***)"
@@ -109,6 +124,8 @@ class NodeConfig:
             settle_enabled=_bool(env, "REFNODE_SETTLE_ENABLED", True),
             mirror_enabled=_bool(env, "REFNODE_MIRROR_ENABLED", True),
             price_multiplier=_float(env, "REFNODE_PRICE_MULTIPLIER", 1.0),
+            byzantine=_words(env, "REFNODE_BYZANTINE", BYZANTINE_MODES),
+            trust_peers=_bool(env, "REFNODE_TRUST_PEERS", False),
         )
 
 

@@ -12,6 +12,7 @@ import grpc
 
 from refnode.api import ReplicationService
 from refnode.attest import Attester, Judge
+from refnode.byzantine import Byzantine
 from refnode.chain import ChainReader
 from refnode.config import ConfigError, NodeConfig
 from refnode.envelopes import Signer
@@ -81,11 +82,13 @@ async def serve(config: NodeConfig) -> None:
     stored = Signal()
     pricing = Pricing(config.price_multiplier)
     publisher = Publisher(node_id, signer, store, membership, clock, stored, pricing)
-    replicator = Replicator(node_id, store, membership, clock, stored)
+    replicator = Replicator(node_id, store, membership, clock, stored, config.trust_peers)
     worker = await _report_worker(config, node_id, signer, store, membership, clock, pricing)
     service = ReplicationService(node_id, store, publisher, clock, stored,
                                  config.api_enabled, replicator if config.sync_enabled else None,
-                                 worker.attester if worker else None)
+                                 worker.attester if worker else None,
+                                 Byzantine(node_id, signer, store, config.byzantine)
+                                 if config.byzantine else None)
 
     server = grpc.aio.server(options=SERVER_OPTIONS)
     rpc.add_ReplicationApiServicer_to_server(service, server)
@@ -94,6 +97,10 @@ async def serve(config: NodeConfig) -> None:
     log.info("node %d serving on %s (api %s, sync %s, reports %s, clock %s)", node_id,
              config.listen, config.api_enabled, config.sync_enabled,
              f"every {config.report_interval_s:g}s" if worker else "off", clock)
+    for on, what in ((config.byzantine, f"byzantine on purpose: {','.join(config.byzantine)}"),
+                     (config.trust_peers, "trusts its peers' streams (REFNODE_TRUST_PEERS)")):
+        if on:
+            log.warning("node %d %s", node_id, what)
 
     tasks = [asyncio.create_task(membership.run(), name="membership"),
              asyncio.create_task(publisher.run(), name="publisher")]

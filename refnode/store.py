@@ -134,6 +134,37 @@ class Store:
                 "ORDER BY originator_sequence_id LIMIT %s", (originator, after_sequence, limit))
             return [bytes(r[0]) for r in await cur.fetchall()]
 
+    async def latest(self, originator: int) -> int:
+        """The highest stored sequence id of ``originator`` (0: none)."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT originator_sequence_id FROM gateway_envelopes_latest "
+                "WHERE originator_node_id = %s", (originator,))
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+    async def read_one(self, originator: int, sequence_id: int) -> bytes | None:
+        """The stored envelope at (originator, sequence id), if any."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT originator_envelope FROM gateway_envelopes_blob "
+                "WHERE originator_node_id = %s AND originator_sequence_id = %s",
+                (originator, sequence_id))
+            row = await cur.fetchone()
+        return bytes(row[0]) if row else None
+
+    async def record_misbehavior(self, offender: int, kind: str, sequence_id: int,
+                                 evidence: bytes, conflicting: bytes | None,
+                                 detail: str) -> None:
+        """Keep the evidence of a refused stream; a repeat of the same offence counts up."""
+        async with self.pool.connection() as conn:
+            await conn.execute(
+                "INSERT INTO misbehavior_reports (offender_node_id, kind, sequence_id, evidence, "
+                "conflicting, detail) VALUES (%s, %s, %s, %s, %s, %s) "
+                "ON CONFLICT (offender_node_id, kind, sequence_id) DO UPDATE SET "
+                "times_seen = misbehavior_reports.times_seen + 1, last_seen = now()",
+                (offender, kind, sequence_id, evidence, conflicting, detail))
+
     async def originators(self) -> list[int]:
         async with self.pool.connection() as conn:
             cur = await conn.execute("SELECT originator_node_id FROM gateway_envelopes_latest")

@@ -1,0 +1,13 @@
+"""How each adversarial scenario is shown to fail: the node switch that breaks the behaviour
+it checks, and the expectations that must then fail (``test_run.CAN_FAIL`` takes these)."""
+
+from __future__ import annotations
+
+TRUSTING = {"REFNODE_TRUST_PEERS": "1"}
+
+ADVERSARIAL_CAN_FAIL: dict[str, tuple[dict[int, dict[str, str]], tuple[str, ...]]] = {
+    # The honest nodes store whatever the rogue's streams carry: forgeries, gaps, no evidence.
+    "byzantine-peer": ({100: TRUSTING, 200: TRUSTING},
+                       ("rogue-refused(node-300)", "valid-prefix-only(node-300)", "history-set",
+                        "verify-suite")),
+}
