@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 BYZANTINE_MODES = ("equivocate", "gap", "stale")
+LIES = ("fee", "range", "payers")
 
 
 class ConfigError(ValueError):
@@ -90,6 +91,8 @@ class NodeConfig:
     # Adversaries and bugs on purpose, for the adversarial scenarios (all off by default).
     byzantine: tuple[str, ...] = ()     # serve peers bad streams: equivocate, gap, stale
     trust_peers: bool = False           # True: store what a peer's stream carries unexamined
+    lie_in_reports: tuple[str, ...] = ()  # own payer reports disagree: fee, range, payers
+    attest_blindly: bool = False        # True: sign any report without comparing
 
     def __repr__(self) -> str:
         return f"NodeConfig(node_id={self.node_id}, listen={self.listen!r}, db=..., signer_key=***)"
@@ -126,6 +129,8 @@ class NodeConfig:
             price_multiplier=_float(env, "REFNODE_PRICE_MULTIPLIER", 1.0),
             byzantine=_words(env, "REFNODE_BYZANTINE", BYZANTINE_MODES),
             trust_peers=_bool(env, "REFNODE_TRUST_PEERS", False),
+            lie_in_reports=_words(env, "REFNODE_LIE_IN_REPORTS", LIES),
+            attest_blindly=_bool(env, "REFNODE_ATTEST_BLINDLY", False),
         )
 
 

@@ -65,7 +65,8 @@ async def _report_worker(config: NodeConfig, node_id: int, signer: Signer, store
     domain = await asyncio.to_thread(chain.domain)
     reports = ReportStore(store.pool)
     judge = Judge(reports, membership, clock, pricing)
-    attester = Attester(node_id, signer, judge, reports, domain, config.attest_enabled)
+    attester = Attester(node_id, signer, judge, reports, domain, config.attest_enabled,
+                        config.attest_blindly)
     return ReportWorker(node_id, config, reports, membership, clock, chain, attester)
 
 
@@ -98,7 +99,11 @@ async def serve(config: NodeConfig) -> None:
              config.listen, config.api_enabled, config.sync_enabled,
              f"every {config.report_interval_s:g}s" if worker else "off", clock)
     for on, what in ((config.byzantine, f"byzantine on purpose: {','.join(config.byzantine)}"),
-                     (config.trust_peers, "trusts its peers' streams (REFNODE_TRUST_PEERS)")):
+                     (config.trust_peers, "trusts its peers' streams (REFNODE_TRUST_PEERS)"),
+                     (config.lie_in_reports, f"lies in its payer reports on purpose: "
+                                             f"{','.join(config.lie_in_reports)}"),
+                     (config.attest_blindly, "attests reports without comparing "
+                                             "(REFNODE_ATTEST_BLINDLY)")):
         if on:
             log.warning("node %d %s", node_id, what)
 

@@ -3,6 +3,8 @@
     RogueRefused("node-300", ("equivocation", "gap", "stale"))  # evidence kept by every peer
     ValidPrefixOnly("node-300")   # peers hold only what the rogue really stored, gap-free
     VerifyFinds((("test_no_misbehaviour[node-100]", "node 300"), ...))  # exactly these flags
+    LiarRefused("node-300")       # its lying payer reports rejected, none on the chain
+    HonestReportsSettled("node-300")  # everyone else's envelopes still settle
 
 Each reads the run's databases directly (through the deployment record), never a node's API.
 """
@@ -15,11 +17,15 @@ from typing import Any
 
 import psycopg
 
+from shakedown.errors import TimeoutExpired
+from shakedown.scenarios.actions import chain_of
 from shakedown.scenarios.expectations import SKIP, Check, Expectation
 from shakedown.scenarios.payer import run_record
 from shakedown.scenarios.verify_suite import VERIFY_DIR, VerifySuite, run_verify
 from shakedown.scenarios.view import RunView
 from shakedown.verify.misbehaviour import read_refusals
+from shakedown.verify.report_audit import HeldReport, disagreement, read_held_reports, read_priced
+from shakedown.waiting import wait_for
 
 
 def node_dsns(view: RunView) -> dict[str, str]:
@@ -170,3 +176,106 @@ def judge_findings(failing: list[str], findings: tuple[tuple[str, str], ...]
     extra = [line for c, line in flagged.items() if c not in wanted]
     return missed, extra
 
+
+@dataclass(frozen=True)
+class LiarRefused(Expectation):
+    """``liar``'s payer reports never reach the chain: every other canonical node rejected at
+    least ``at_least`` of them (one per lie) and attested none that disagrees with its own
+    envelopes, the liar's own database shows them never submitted, and the chain holds no
+    report of the liar that disagrees with the envelopes."""
+
+    liar: str
+    at_least: int = 3
+
+    @property
+    def name(self) -> str:
+        return f"liar-refused({self.liar})"
+
+    def check(self, view: RunView) -> Check:
+        liar_id = view.nodes.get(self.liar)
+        if liar_id is None:
+            return self.failed(f"{self.liar} is not a canonical node of this run")
+        record = run_record(view)
+        problems: list[str] = []
+        rejected: dict[str, int] = {}
+        on_chain = chain_of(record).payer_reports(liar_id)
+        for name, dsn in sorted(node_dsns(view).items()):
+            with psycopg.connect(dsn, connect_timeout=3) as conn:
+                held = [r for r in read_held_reports(conn) if r.originator == liar_id]
+                top = max([r.end for r in held] + [r.end_sequence_id for r in on_chain] + [0])
+                priced = read_priced(conn, liar_id, top)
+            if name == self.liar:
+                sent = [r for r in held if r.submission in (1, 2)]
+                if sent:
+                    problems.append(f"{self.liar} got its report ({sent[0].start}, "
+                                    f"{sent[0].end}] {sent[0].status}")
+                continue
+            rejected[name] = sum(1 for r in held if r.attestation == 2)
+            signed = [r for r in held if r.attestation == 1 and disagreement(r, priced)]
+            if signed:
+                problems.append(f"{name} attested {self.liar}'s report ({signed[0].start}, "
+                                f"{signed[0].end}]: {disagreement(signed[0], priced)}")
+            if rejected[name] < self.at_least:
+                problems.append(f"{name} rejected only {rejected[name]} of {self.liar}'s "
+                                f"reports (wanted >= {self.at_least}, one per lie)")
+            for r in on_chain:
+                spec = HeldReport(liar_id, r.start_sequence_id, r.end_sequence_id,
+                                  r.end_minute_since_epoch, r.payers_hash, 1, 0)
+                why = disagreement(spec, priced)
+                if why:
+                    problems.append(f"the chain holds {self.liar}'s report ({spec.start}, "
+                                    f"{spec.end}] ({name}'s envelopes: {why})")
+                    break
+        details = {"rejected_by": rejected, "on_chain": len(on_chain)}
+        if problems:
+            return self.failed(_first(problems), **details)
+        return self.passed(f"{self.liar}'s reports rejected by "
+                           + ", ".join(f"{n} ({k})" for n, k in rejected.items())
+                           + f"; {len(on_chain)} of its reports on-chain, none disagreeing",
+                           **details)
+
+
+@dataclass(frozen=True)
+class HonestReportsSettled(Expectation):
+    """Within ``within_s``, every acknowledged envelope of every originator but ``liar`` lies
+    inside a report settled on-chain, and every canonical node's database shows it settled."""
+
+    liar: str
+    within_s: float = 60.0
+
+    @property
+    def name(self) -> str:
+        return f"honest-reports-settled(not {self.liar})"
+
+    def check(self, view: RunView) -> Check:
+        liar_id = view.nodes.get(self.liar)
+        wanted = {o: s for o, s in view.acked_max(float("inf")).items() if o != liar_id}
+        if not wanted:
+            return self.failed("no honest originator acknowledged anything")
+        chain, dsns = chain_of(run_record(view)), node_dsns(view)
+
+        def state() -> dict[str, dict[int, int]]:
+            seen = {"chain": {o: max((r.end_sequence_id for r in chain.payer_reports(o)
+                                      if r.is_settled), default=0) for o in wanted}}
+            for name, dsn in dsns.items():
+                with psycopg.connect(dsn, connect_timeout=3) as conn:
+                    rows = conn.execute("SELECT originator_node_id, max(end_sequence_id) "
+                                        "FROM payer_reports WHERE submission_status = 2 "
+                                        "GROUP BY 1").fetchall()
+                seen[name] = {int(o): int(e) for o, e in rows}
+            return seen
+
+        def short(seen: dict[str, dict[int, int]]) -> list[str]:
+            return [f"{where}: originator {o} settled up to {got.get(o, 0)} of {q}"
+                    for where, got in seen.items() for o, q in sorted(wanted.items())
+                    if got.get(o, 0) < q]
+
+        try:
+            seen = wait_for(state, lambda s: not short(s), timeout=self.within_s, interval=1.0,
+                            what="honest reports settled")
+        except TimeoutExpired:
+            seen = state()
+            return self.failed(f"not settled within {self.within_s:g}s: {_first(short(seen))}",
+                               acked_max=wanted, settled=seen)
+        return self.passed(f"every acknowledged envelope of {sorted(wanted)} settled on-chain "
+                           f"and mirrored in {len(dsns)} databases", acked_max=wanted)

@@ -4,10 +4,13 @@ it checks, and the expectations that must then fail (``test_run.CAN_FAIL`` takes
 from __future__ import annotations
 
 TRUSTING = {"REFNODE_TRUST_PEERS": "1"}
+BLIND = {"REFNODE_ATTEST_BLINDLY": "1"}
 
 ADVERSARIAL_CAN_FAIL: dict[str, tuple[dict[int, dict[str, str]], tuple[str, ...]]] = {
     # The honest nodes store whatever the rogue's streams carry: forgeries, gaps, no evidence.
     "byzantine-peer": ({100: TRUSTING, 200: TRUSTING},
                        ("rogue-refused(node-300)", "valid-prefix-only(node-300)", "history-set",
                         "verify-suite")),
+    # The honest nodes sign whatever they are asked to: the lies reach the chain and settle.
+    "lying-reporter": ({100: BLIND, 200: BLIND}, ("liar-refused(node-300)",)),
 }
