@@ -9,28 +9,29 @@ from collections.abc import AsyncIterator
 import grpc
 
 from refnode import __version__
+from refnode.admission import Admission, Refused
 from refnode.attest import Attester, report_from_proto
 from refnode.byzantine import Byzantine
-from refnode.envelopes import InvalidEnvelope, open_payer_envelope
 from refnode.membership import Signal
 from refnode.proto import refnode_pb2 as pb
 from refnode.proto import refnode_pb2_grpc as rpc
-from refnode.publisher import Publisher
+from refnode.publisher import Publisher, Replayed
 from refnode.replication import Replicator
 from refnode.store import Store
 
 log = logging.getLogger("refnode.api")
 
 PAGE = 500            # envelopes per query page and per subscription message
-MAX_PUBLISH = 10_000  # envelopes per publish request
 IDLE_RECHECK_S = 5.0  # a subscriber re-reads even without a signal, as a safety net
 
 
 class ReplicationService(rpc.ReplicationApiServicer):
     def __init__(self, node_id: int, store: Store, publisher: Publisher, clock: dict[int, int],
                  stored: Signal, api_enabled: bool, replicator: Replicator | None,
-                 attester: Attester | None = None, byzantine: Byzantine | None = None):
+                 attester: Attester | None = None, byzantine: Byzantine | None = None,
+                 admission: Admission | None = None):
         self.node_id = node_id
+        self.admission = admission or Admission(node_id, publisher.membership)
         self.byzantine = byzantine  # None unless this node is a rogue on purpose
         self.attester = attester  # None when payer reports are off
         self.store = store
@@ -45,25 +46,18 @@ class ReplicationService(rpc.ReplicationApiServicer):
                                     ) -> pb.PublishPayerEnvelopesResponse:
         if not self.api_enabled:
             await context.abort(grpc.StatusCode.UNAVAILABLE, "the publish API is disabled")
-        if not request.payer_envelopes or len(request.payer_envelopes) > MAX_PUBLISH:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
-                                f"send 1 to {MAX_PUBLISH} envelopes, got "
-                                f"{len(request.payer_envelopes)}")
-        opened = []
-        for i, env in enumerate(request.payer_envelopes):
-            if env.target_originator != self.node_id:
-                await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
-                                    f"envelope {i} targets node {env.target_originator}; "
-                                    f"this is node {self.node_id}")
-            try:
-                opened.append(open_payer_envelope(env))
-            except InvalidEnvelope as e:
-                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"envelope {i}: {e}")
         try:
-            signed = await self.publisher.publish(opened)
+            signed = await self.publisher.publish(self.admission.admit(request))
+        except Refused as e:
+            refused: tuple[grpc.StatusCode, str] = (e.code, e.message)
+        except Replayed as e:
+            refused = (grpc.StatusCode.ALREADY_EXISTS, str(e))
         except Exception as e:  # storage failed: nothing was stored, the client may retry
-            await context.abort(grpc.StatusCode.UNAVAILABLE, f"storing failed: {e}")
-        return pb.PublishPayerEnvelopesResponse(originator_envelopes=signed)
+            refused = (grpc.StatusCode.UNAVAILABLE, f"storing failed: {e}")
+        else:
+            return pb.PublishPayerEnvelopesResponse(originator_envelopes=signed)
+        await context.abort(*refused)
+        raise AssertionError("abort raises")  # tells type checkers so
 
     async def QueryEnvelopes(self, request: pb.QueryEnvelopesRequest,
                              context: grpc.aio.ServicerContext) -> pb.QueryEnvelopesResponse:

@@ -91,6 +91,7 @@ class NodeConfig:
     # Adversaries and bugs on purpose, for the adversarial scenarios (all off by default).
     byzantine: tuple[str, ...] = ()     # serve peers bad streams: equivocate, gap, stale
     trust_peers: bool = False           # True: store what a peer's stream carries unexamined
+    check_payer_signatures: bool = True  # False: store envelopes whose signature does not hold
     lie_in_reports: tuple[str, ...] = ()  # own payer reports disagree: fee, range, payers
     attest_blindly: bool = False        # True: sign any report without comparing
 
@@ -129,6 +130,7 @@ class NodeConfig:
             price_multiplier=_float(env, "REFNODE_PRICE_MULTIPLIER", 1.0),
             byzantine=_words(env, "REFNODE_BYZANTINE", BYZANTINE_MODES),
             trust_peers=_bool(env, "REFNODE_TRUST_PEERS", False),
+            check_payer_signatures=_bool(env, "REFNODE_CHECK_PAYER_SIGNATURES", True),
             lie_in_reports=_words(env, "REFNODE_LIE_IN_REPORTS", LIES),
             attest_blindly=_bool(env, "REFNODE_ATTEST_BLINDLY", False),
         )

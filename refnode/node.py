@@ -10,12 +10,14 @@ import time
 
 import grpc
 
+from refnode.admission import MAX_REQUEST, Admission
 from refnode.api import ReplicationService
 from refnode.attest import Attester, Judge
 from refnode.byzantine import Byzantine
 from refnode.chain import ChainReader
 from refnode.config import ConfigError, NodeConfig
 from refnode.envelopes import Signer
+from refnode.interceptors import ParseInHandler
 from refnode.membership import Membership, Signal
 from refnode.pricing import Pricing
 from refnode.proto import refnode_pb2_grpc as rpc
@@ -29,7 +31,7 @@ from refnode.store import Store
 log = logging.getLogger("refnode")
 
 SERVER_OPTIONS = [
-    ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+    ("grpc.max_receive_message_length", MAX_REQUEST),
     ("grpc.max_send_message_length", 64 * 1024 * 1024),
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.http2.min_ping_interval_without_data_ms", 1_000),
@@ -89,9 +91,10 @@ async def serve(config: NodeConfig) -> None:
                                  config.api_enabled, replicator if config.sync_enabled else None,
                                  worker.attester if worker else None,
                                  Byzantine(node_id, signer, store, config.byzantine)
-                                 if config.byzantine else None)
+                                 if config.byzantine else None,
+                                 Admission(node_id, membership, config.check_payer_signatures))
 
-    server = grpc.aio.server(options=SERVER_OPTIONS)
+    server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=[ParseInHandler()])
     rpc.add_ReplicationApiServicer_to_server(service, server)
     server.add_insecure_port(config.listen)
     await server.start()
@@ -100,6 +103,8 @@ async def serve(config: NodeConfig) -> None:
              f"every {config.report_interval_s:g}s" if worker else "off", clock)
     for on, what in ((config.byzantine, f"byzantine on purpose: {','.join(config.byzantine)}"),
                      (config.trust_peers, "trusts its peers' streams (REFNODE_TRUST_PEERS)"),
+                     (not config.check_payer_signatures, "stores envelopes whose payer "
+                      "signature does not hold (REFNODE_CHECK_PAYER_SIGNATURES=0)"),
                      (config.lie_in_reports, f"lies in its payer reports on purpose: "
                                              f"{','.join(config.lie_in_reports)}"),
                      (config.attest_blindly, "attests reports without comparing "

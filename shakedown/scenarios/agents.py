@@ -22,7 +22,7 @@ from typing import Any
 import grpc
 
 from refnode.proto import refnode_pb2 as pb
-from shakedown.scenarios.history import History
+from shakedown.scenarios.history import History, iter_history
 from shakedown.scenarios.probe import payload_digest
 
 # Errors that mean "not applied"; any other (UNAVAILABLE, DEADLINE_EXCEEDED...) is unsure.
@@ -67,6 +67,13 @@ class AgentContext:
     def until(self, end_s: float) -> bool:
         """True while the run goes on and scenario time is before ``end_s``."""
         return not self.stop.is_set() and self.elapsed() < end_s
+
+    def seed(self) -> int:
+        """The run's seed (from the history's plan event), for agents that draw choices."""
+        for event in iter_history(self.history.path):
+            if event.get("f") == "plan":
+                return int(event["seed"])
+        return 0
 
     def sleep_until(self, t_s: float) -> bool:
         """Wait until scenario time ``t_s``; False if the run was stopped meanwhile."""

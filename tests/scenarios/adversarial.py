@@ -5,6 +5,7 @@ from __future__ import annotations
 
 TRUSTING = {"REFNODE_TRUST_PEERS": "1"}
 BLIND = {"REFNODE_ATTEST_BLINDLY": "1"}
+UNCHECKED = {"REFNODE_CHECK_PAYER_SIGNATURES": "0"}
 
 ADVERSARIAL_CAN_FAIL: dict[str, tuple[dict[int, dict[str, str]], tuple[str, ...]]] = {
     # The honest nodes store whatever the rogue's streams carry: forgeries, gaps, no evidence.
@@ -13,4 +14,6 @@ ADVERSARIAL_CAN_FAIL: dict[str, tuple[dict[int, dict[str, str]], tuple[str, ...]
                         "verify-suite")),
     # The honest nodes sign whatever they are asked to: the lies reach the chain and settle.
     "lying-reporter": ({100: BLIND, 200: BLIND}, ("liar-refused(node-300)",)),
+    # The fuzzed node takes envelopes whose payer signature does not hold: some are stored.
+    "invalid-envelope-fuzz": ({100: UNCHECKED}, ("fuzz-rejected(fuzz)",)),
 }
