@@ -80,7 +80,7 @@ async def serve(config: NodeConfig) -> None:
     node_id = await find_node_id(config, signer, membership)
     store = await Store.open(config.db_dsn)
     await store.migrate()
-    await store.ensure_node_info(node_id, signer.address)
+    await store.ensure_node_info(node_id, signer.public_key)
     clock = await store.vector_clock()
     stored = Signal()
     pricing = Pricing(config.price_multiplier)
