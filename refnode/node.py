@@ -17,15 +17,17 @@ from refnode.byzantine import Byzantine
 from refnode.chain import ChainReader
 from refnode.config import ConfigError, NodeConfig
 from refnode.envelopes import Signer
-from refnode.interceptors import ParseInHandler
-from refnode.membership import Membership, Signal
+from refnode.fanout import Fanout
+from refnode.interceptors import FrontDoor, RateLimit
+from refnode.membership import Membership
 from refnode.pricing import Pricing
 from refnode.proto import refnode_pb2_grpc as rpc
 from refnode.publisher import Publisher
-from refnode.replication import Replicator
+from refnode.replication import Replicator, keepalive_options
 from refnode.report_store import ReportStore
 from refnode.reports import ReportWorker
 from refnode.settlement import ReportChain
+from refnode.status import NodeStatus
 from refnode.store import Store
 
 log = logging.getLogger("refnode")
@@ -34,7 +36,7 @@ SERVER_OPTIONS = [
     ("grpc.max_receive_message_length", MAX_REQUEST),
     ("grpc.max_send_message_length", 64 * 1024 * 1024),
     ("grpc.keepalive_permit_without_calls", 1),
-    ("grpc.http2.min_ping_interval_without_data_ms", 1_000),
+    ("grpc.http2.min_ping_interval_without_data_ms", 500),  # peers' keepalives are welcome
 ]
 REGISTRATION_WAIT_S = 600.0
 
@@ -82,19 +84,23 @@ async def serve(config: NodeConfig) -> None:
     await store.migrate()
     await store.ensure_node_info(node_id, signer.public_key)
     clock = await store.vector_clock()
-    stored = Signal()
+    fanout = Fanout(config.subscriber_buffer, config.blocking_fanout)
+    status = NodeStatus(node_id)
     pricing = Pricing(config.price_multiplier)
-    publisher = Publisher(node_id, signer, store, membership, clock, stored, pricing)
-    replicator = Replicator(node_id, store, membership, clock, stored, config.trust_peers)
+    publisher = Publisher(node_id, signer, store, membership, clock, fanout, pricing)
+    replicator = Replicator(node_id, store, membership, clock, fanout, config.trust_peers,
+                            status, config.keepalive_s)
     worker = await _report_worker(config, node_id, signer, store, membership, clock, pricing)
-    service = ReplicationService(node_id, store, publisher, clock, stored,
+    service = ReplicationService(node_id, store, publisher, clock, fanout,
                                  config.api_enabled, replicator if config.sync_enabled else None,
                                  worker.attester if worker else None,
                                  Byzantine(node_id, signer, store, config.byzantine)
                                  if config.byzantine else None,
-                                 Admission(node_id, membership, config.check_payer_signatures))
+                                 Admission(node_id, membership, config.check_payer_signatures),
+                                 status)
 
-    server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=[ParseInHandler()])
+    server = grpc.aio.server(options=SERVER_OPTIONS + keepalive_options(config.keepalive_s),
+                             interceptors=[FrontDoor(status, RateLimit(config.rate_limit))])
     rpc.add_ReplicationApiServicer_to_server(service, server)
     server.add_insecure_port(config.listen)
     await server.start()
@@ -108,7 +114,13 @@ async def serve(config: NodeConfig) -> None:
                      (config.lie_in_reports, f"lies in its payer reports on purpose: "
                                              f"{','.join(config.lie_in_reports)}"),
                      (config.attest_blindly, "attests reports without comparing "
-                                             "(REFNODE_ATTEST_BLINDLY)")):
+                                             "(REFNODE_ATTEST_BLINDLY)"),
+                     (not config.rate_limit, "takes any rate of calls from a client "
+                                             "(REFNODE_RATE_LIMIT=0)"),
+                     (not config.keepalive_s, "never pings its peers: a vanished peer's "
+                                              "streams stay open (REFNODE_KEEPALIVE_S=0)"),
+                     (config.blocking_fanout, "waits for every subscriber to have room "
+                                              "(REFNODE_BLOCKING_FANOUT)")):
         if on:
             log.warning("node %d %s", node_id, what)
 

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 
 from refnode.chain import Rates
 from refnode.envelopes import PayerEnvelope, Signer, sign_originator_envelope
-from refnode.membership import Membership, Signal
+from refnode.fanout import Fanout
+from refnode.membership import Membership
 from refnode.pricing import Pricing
 from refnode.proto import refnode_pb2 as pb
 from refnode.store import Store, StoredEnvelope
@@ -39,14 +40,14 @@ class _Request:
 
 class Publisher:
     def __init__(self, node_id: int, signer: Signer, store: Store, membership: Membership,
-                 clock: dict[int, int], stored: Signal, pricing: Pricing | None = None):
+                 clock: dict[int, int], fanout: Fanout, pricing: Pricing | None = None):
         self.node_id = node_id
         self.pricing = pricing or Pricing()
         self.signer = signer
         self.store = store
         self.membership = membership
         self.clock = clock  # shared with replication; updated after each commit
-        self.stored = stored
+        self.fanout = fanout  # subscribers hear of each commit
         self._queue: asyncio.Queue[_Request] = asyncio.Queue()
 
     async def publish(self, envelopes: list[PayerEnvelope]) -> list[pb.OriginatorEnvelope]:
@@ -111,7 +112,7 @@ class Publisher:
                     request.done.set_exception(e)
             return
         self.clock[self.node_id] = first + len(rows) - 1
-        self.stored.fire()
+        await self.fanout.deliver(self.node_id, [(r.sequence_id, r.blob) for r in rows])
         for request, signed in zip(group, answers, strict=True):
             if not request.done.done():  # the caller may have given up (cancelled)
                 request.done.set_result(signed)

@@ -21,22 +21,40 @@ import grpc
 
 from refnode.chain import NodeRecord
 from refnode.envelopes import InvalidEnvelope, OriginatorEnvelope, open_originator_envelope
-from refnode.membership import Membership, Signal
+from refnode.fanout import Fanout
+from refnode.membership import Membership
 from refnode.proto import refnode_pb2 as pb
 from refnode.proto import refnode_pb2_grpc as rpc
+from refnode.status import NodeStatus, Stream
 from refnode.store import Store, StoredEnvelope
 
 log = logging.getLogger("refnode.replication")
 
-CHANNEL_OPTIONS = [
-    ("grpc.keepalive_time_ms", 5_000),
-    ("grpc.keepalive_timeout_ms", 3_000),
-    ("grpc.keepalive_permit_without_calls", 1),
+BASE_OPTIONS = [
     ("grpc.max_receive_message_length", 64 * 1024 * 1024),
     ("grpc.initial_reconnect_backoff_ms", 100),
     ("grpc.max_reconnect_backoff_ms", 2_000),
 ]
 BACKOFF_MIN_S, BACKOFF_MAX_S = 0.1, 2.0
+NODE_ID_HEADER = "refnode-node-id"  # who follows: the serving side reports it in GetStatus
+
+
+def keepalive_options(keepalive_s: float) -> list[tuple[str, int]]:
+    """HTTP/2 pings every ``keepalive_s``; a peer that does not answer one within 60% of that
+    is gone: its connection is closed, with every stream on it. (gRPC's own ping timeout is a
+    minute, and it sends no second ping without data for five: both are set here.) 0: no
+    pings, so a vanished peer's streams stay open (the bug on purpose, REFNODE_KEEPALIVE_S=0).
+    """
+    if not keepalive_s:
+        return []
+    every, answer = int(keepalive_s * 1000), max(500, int(keepalive_s * 600))
+    return [("grpc.keepalive_time_ms", every), ("grpc.keepalive_timeout_ms", answer),
+            ("grpc.http2.ping_timeout_ms", answer), ("grpc.keepalive_permit_without_calls", 1),
+            ("grpc.http2.max_pings_without_data", 0),
+            ("grpc.http2.min_time_between_pings_ms", every)]
+
+
+CHANNEL_OPTIONS = BASE_OPTIONS + keepalive_options(5.0)  # other calls to peers (attest...)
 
 
 class ReplicationFault(Exception):
@@ -55,13 +73,16 @@ class Misbehavior(ReplicationFault):
 
 class Replicator:
     def __init__(self, node_id: int, store: Store, membership: Membership,
-                 clock: dict[int, int], stored: Signal, trust_peers: bool = False):
+                 clock: dict[int, int], fanout: Fanout, trust_peers: bool = False,
+                 status: NodeStatus | None = None, keepalive_s: float = 5.0):
         self.node_id = node_id
+        self.status = status or NodeStatus(node_id)
+        self.options = BASE_OPTIONS + keepalive_options(keepalive_s)
         self.trust_peers = trust_peers
         self.store = store
         self.membership = membership
         self.clock = clock
-        self.stored = stored
+        self.fanout = fanout
         self.following: dict[int, tuple[NodeRecord, asyncio.Task[None]]] = {}
 
     async def run(self) -> None:
@@ -93,8 +114,10 @@ class Replicator:
         while True:
             try:
                 async with grpc.aio.insecure_channel(peer.http_address,
-                                                     options=CHANNEL_OPTIONS) as channel:
-                    await self._stream(rpc.ReplicationApiStub(channel), peer)
+                                                     options=self.options) as channel:
+                    with self.status.stream("following", peer.node_id,
+                                            peer.http_address) as stream:
+                        await self._stream(rpc.ReplicationApiStub(channel), peer, stream)
                     backoff = BACKOFF_MIN_S
             except asyncio.CancelledError:
                 raise
@@ -110,7 +133,8 @@ class Replicator:
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, BACKOFF_MAX_S)
 
-    async def _stream(self, stub: rpc.ReplicationApiStub, peer: NodeRecord) -> None:
+    async def _stream(self, stub: rpc.ReplicationApiStub, peer: NodeRecord,
+                      stream: Stream) -> None:
         # The cursor is what is stored, read afresh: a follower cancelled between its commit
         # and its clock update must not ask for what it holds (a repeat is misbehaviour).
         start = await self.store.latest(peer.node_id)
@@ -119,12 +143,17 @@ class Replicator:
         request = pb.SubscribeEnvelopesRequest(
             originator_node_ids=[peer.node_id],
             last_seen=pb.Cursor(node_id_to_sequence_id={peer.node_id: start}))
-        async for response in stub.SubscribeEnvelopes(request):
+        call = stub.SubscribeEnvelopes(request,
+                                       metadata=((NODE_ID_HEADER, str(self.node_id)),))
+        await call.initial_metadata()  # the peer answered: the stream is up
+        stream.state = "streaming"
+        async for response in call:
+            stream.sent(len(response.envelopes))
             rows = await self._check(peer, response.envelopes)
             if rows:
                 await self.store.insert_envelopes(rows)
                 self.clock[peer.node_id] = rows[-1].sequence_id
-                self.stored.fire()
+                await self.fanout.deliver(peer.node_id, [(r.sequence_id, r.blob) for r in rows])
 
     async def _check(self, peer: NodeRecord, envelopes) -> list[StoredEnvelope]:
         expected = self.clock.get(peer.node_id, 0) + 1
