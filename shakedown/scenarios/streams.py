@@ -196,7 +196,8 @@ class Reconnects(Expectation):
     """After ``window`` (from its clear; ``after_start``: from its start, for a restart) the
     streams between the target and every other node come back by themselves within
     ``within_s``: each other node follows the target (streaming) and serves it again, on
-    streams opened after that moment."""
+    streams opened since the fault began (a stream retried while its target was frozen
+    comes up once it answers)."""
 
     window: str
     within_s: float = 15.0
@@ -222,7 +223,7 @@ class Reconnects(Expectation):
                     continue
                 fresh = [x for x in s.get("serving", []) + s.get("following", [])
                          if x[0] == peer and x[1] in ("live", "catching-up", "streaming")
-                         and x[2] <= t - since + 1.0]
+                         and x[2] <= t - w.start]  # opened since the fault began
                 kinds = {"serving" if x in s.get("serving", []) else "following" for x in fresh}
                 if kinds == {"serving", "following"}:
                     back = t - since

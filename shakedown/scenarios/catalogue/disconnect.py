@@ -4,7 +4,7 @@ reconnect by themselves.
 
 Steps:
 1. Deploy 3 nodes, no gateway.
-2. Publish straight to node-100 and node-200 (20/s for 30 s); every node's GetStatus every
+2. Publish straight to node-100 (20/s for 30 s); every node's GetStatus every
    0.5 s (the streams it serves and follows); node-300 frozen (docker pause: its sockets
    stay open, it answers nothing) from 4 s for 10 s; node-200 stopped from 18 s for 4 s.
 3. Final heal, settle.
@@ -34,7 +34,7 @@ SCENARIO = Scenario(
     description="node-300 frozen 10 s: its streams are closed on the other side and come "
                 "back by themselves; node-200 restarted: its streams come back too",
     topology=Topology(nodes=3, gateways=0),
-    workload=(Publish(rate=20, duration_s=30, to=("node-100", "node-200")),
+    workload=(Publish(rate=20, duration_s=30, to=("node-100",)),
               StatusWatcher(start_s=0, duration_s=34, interval_s=0.5)),
     faults=(At(4, Fault("pause", "node-300"), hold_s=10), At(18, Stop("node-200"), hold_s=4)),
     expect=(PublishesAcked(), StreamsClosed("pause@node-300", within_s=12),

@@ -7,9 +7,10 @@ before it falls behind and reads the database again at its own pace).
 
 Steps:
 1. Deploy 3 nodes, no gateway.
-2. Publish straight to node-100 (40/s for 24 s); from 2 s a subscriber follows node-100's
-   envelopes from the start on a small HTTP/2 window, reads one message, reads nothing for
-   12 s (about 480 envelopes arrive meanwhile), then reads on until 26 s.
+2. Publish straight to node-100 (200/s in batches of 5 for 24 s); from 2 s a subscriber
+   follows node-100's envelopes from the start on a small HTTP/2 window, reads one message,
+   reads nothing for 12 s (about 2,400 envelopes arrive meanwhile: more than the proxy and
+   socket buffers between them hold), then reads on until 26 s.
 3. Final heal (nothing to heal), settle.
 4. Check: every publish acknowledged; slow-subscriber-isolated: node-100 acknowledged
    publishes throughout the stall (no gap over 5 s), node-200 and node-300 held what it
@@ -26,7 +27,7 @@ SCENARIO = Scenario(
     description="a subscriber of node-100 stops reading for 12 s; the publish path and the "
                 "other subscribers go on, it falls behind and then gets everything",
     topology=Topology(nodes=3, gateways=0, node_env={100: {"REFNODE_SUBSCRIBER_BUFFER": "100"}}),
-    workload=(Publish(rate=40, duration_s=24, to=("node-100",)),
+    workload=(Publish(rate=200, duration_s=24, to=("node-100",), batch=5),
               SlowSubscriber(target="node-100", start_s=2, duration_s=24, stall_s=12)),
     expect=(PublishesAcked(), SlowSubscriberIsolated(max_gap_s=5, lag_s=5),
             Converges(within_s=15), NodesServing()),
