@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 import urllib.request
 from collections.abc import Callable
 from functools import cache
@@ -22,6 +23,7 @@ from typing import Any
 
 import docker
 import docker.errors
+from docker.models.containers import Container
 
 from shakedown.errors import FaultError, NotFoundError
 from shakedown.faults import netshell
@@ -157,13 +159,26 @@ def service(at: str, action: str, unit: str = "") -> None:
     elif action == "kill" and status in ("running", "restarting"):
         c.kill(signal="SIGKILL")
     elif action == "pause" and status == "running":
-        c.pause()
+        _freeze(c)
     elif action == "restart":
         c.restart(timeout=5)
     elif action not in ("start", "unpause", "stop", "kill", "pause"):
         raise FaultError(f"container {at}: unknown action {action!r}")
     if action in ("start", "unpause"):
         _must_run(at)
+
+
+def _freeze(c: Container, attempts: int = 3) -> None:
+    """docker pause; runc's "unable to freeze" (the cgroup froze while a process was being
+    created or was in the kernel) is a transient of the freezer, so it is tried again."""
+    for attempt in range(attempts):
+        try:
+            c.pause()
+            return
+        except docker.errors.APIError as e:
+            if "unable to freeze" not in str(e) or attempt == attempts - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))  # back off; the freezer needs the task to settle
 
 
 @op("container")

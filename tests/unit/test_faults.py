@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import docker.errors
 import pytest
 
 from shakedown.errors import ConfigError
 from shakedown.faults.cli import parse_duration, parse_params
 from shakedown.faults.kinds import KINDS
 from shakedown.faults.ledger import Ledger, merged
+from shakedown.faults.ops import _freeze
 
 
 def test_parameters_are_typed_defaulted_and_bounded() -> None:
@@ -79,3 +81,30 @@ def test_merge_prefers_the_host_when_it_healed(tmp_path: Path) -> None:
     assert [e.state for e in merged(controller, host)] == ["cleared"]
     other = controller.intend(kind="stop", target="node-200", params={}, undo=[])
     assert [e.id for e in merged(controller, host)] == [entry.id, other.id]
+
+
+class FlakyFreezer:
+    """A container whose pause fails with runc's freezer error ``fails`` times."""
+
+    def __init__(self, fails: int, message: str = "unable to freeze: unknown") -> None:
+        self.fails, self.message, self.calls = fails, message, 0
+
+    def pause(self) -> None:
+        self.calls += 1
+        if self.calls <= self.fails:
+            raise docker.errors.APIError(f"OCI runtime pause failed: {self.message}")
+
+
+def test_pause_tries_again_after_the_freezers_transient() -> None:
+    flaky = FlakyFreezer(2)
+    _freeze(flaky)  # type: ignore[arg-type]
+    assert flaky.calls == 3
+
+
+def test_pause_gives_up_and_other_errors_are_not_retried() -> None:
+    with pytest.raises(docker.errors.APIError):
+        _freeze(FlakyFreezer(3))  # type: ignore[arg-type]
+    other = FlakyFreezer(1, "container is not running")
+    with pytest.raises(docker.errors.APIError):
+        _freeze(other)  # type: ignore[arg-type]
+    assert other.calls == 1
