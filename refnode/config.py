@@ -6,6 +6,9 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+BYZANTINE_MODES = ("equivocate", "gap", "stale")
+LIES = ("fee", "range", "payers")
+
 
 class ConfigError(ValueError):
     """A missing or malformed setting; the message names the variable."""
@@ -38,6 +41,31 @@ def _positive(env: Mapping[str, str], name: str, default: float) -> float:
     if value <= 0:
         raise ConfigError(f"{name}={value:g} must be above 0")
     return value
+
+
+def _count(env: Mapping[str, str], name: str, default: int) -> int:
+    """A whole number >= 0."""
+    raw = env.get(name, str(default)).strip()
+    if not raw.isdigit():
+        raise ConfigError(f"{name}={raw!r} is not a whole number >= 0")
+    return int(raw)
+
+
+def _not_negative(env: Mapping[str, str], name: str, default: float) -> float:
+    value = _float(env, name, default)
+    if value < 0:
+        raise ConfigError(f"{name}={value:g} must not be negative")
+    return value
+
+
+def _words(env: Mapping[str, str], name: str, allowed: tuple[str, ...]) -> tuple[str, ...]:
+    """A comma-separated subset of ``allowed`` (empty when unset)."""
+    words = tuple(w.strip() for w in env.get(name, "").split(",") if w.strip())
+    unknown = [w for w in words if w not in allowed]
+    if unknown:
+        raise ConfigError(f"{name}={env.get(name)!r}: {unknown[0]!r} is not one of "
+                          f"{', '.join(allowed)}")
+    return words
 
 
 def _address(env: Mapping[str, str], name: str) -> str | None:
@@ -75,6 +103,17 @@ class NodeConfig:
     settle_enabled: bool = True         # False: submit own reports but never settle them
     mirror_enabled: bool = True         # False: never record others' reports from the chain
     price_multiplier: float = 1.0       # != 1: misprice (charge and judge) by this factor
+    # Limits that keep one client or peer from hurting the others.
+    rate_limit: int = 2000              # publish/query calls per second per connection; 0: none
+    keepalive_s: float = 5.0            # ping peers this often, drop silent ones; 0: never
+    subscriber_buffer: int = 1000       # envelopes held for one subscriber before it falls behind
+    # Adversaries and bugs on purpose, for the adversarial scenarios (all off by default).
+    byzantine: tuple[str, ...] = ()     # serve peers bad streams: equivocate, gap, stale
+    trust_peers: bool = False           # True: store what a peer's stream carries unexamined
+    check_payer_signatures: bool = True  # False: store envelopes whose signature does not hold
+    lie_in_reports: tuple[str, ...] = ()  # own payer reports disagree: fee, range, payers
+    attest_blindly: bool = False        # True: sign any report without comparing
+    blocking_fanout: bool = False       # True: wait for every subscriber's buffer to have room
 
     def __repr__(self) -> str:
         return f"NodeConfig(node_id={self.node_id}, listen={self.listen!r}, db=..., signer_key=***)"
@@ -109,6 +148,15 @@ class NodeConfig:
             settle_enabled=_bool(env, "REFNODE_SETTLE_ENABLED", True),
             mirror_enabled=_bool(env, "REFNODE_MIRROR_ENABLED", True),
             price_multiplier=_float(env, "REFNODE_PRICE_MULTIPLIER", 1.0),
+            rate_limit=_count(env, "REFNODE_RATE_LIMIT", 2000),
+            keepalive_s=_not_negative(env, "REFNODE_KEEPALIVE_S", 5.0),
+            subscriber_buffer=max(1, _count(env, "REFNODE_SUBSCRIBER_BUFFER", 1000)),
+            byzantine=_words(env, "REFNODE_BYZANTINE", BYZANTINE_MODES),
+            trust_peers=_bool(env, "REFNODE_TRUST_PEERS", False),
+            check_payer_signatures=_bool(env, "REFNODE_CHECK_PAYER_SIGNATURES", True),
+            lie_in_reports=_words(env, "REFNODE_LIE_IN_REPORTS", LIES),
+            attest_blindly=_bool(env, "REFNODE_ATTEST_BLINDLY", False),
+            blocking_fanout=_bool(env, "REFNODE_BLOCKING_FANOUT", False),
         )
 
 

@@ -121,10 +121,18 @@ class PayerEnvelope:
     payer: str
     topic: bytes
     size: int  # bytes of the client envelope, the basis of the storage fee
+    digest: bytes = b""  # what the payer signed: the same envelope again is a replay
 
 
-def open_payer_envelope(env: pb.PayerEnvelope) -> PayerEnvelope:
-    """Parse the client envelope inside and recover the payer; InvalidEnvelope on any fault."""
+NOBODY = "0x0000000000000000000000000000000000000000"
+
+
+def open_payer_envelope(env: pb.PayerEnvelope, check_signature: bool = True) -> PayerEnvelope:
+    """Parse the client envelope inside and recover the payer; InvalidEnvelope on any fault.
+
+    ``check_signature=False`` is a node's bug on purpose (REFNODE_CHECK_PAYER_SIGNATURES=0):
+    a signature that does not recover is taken as paid by nobody instead of refused.
+    """
     client = pb.ClientEnvelope()
     try:
         client.ParseFromString(env.unsigned_client_envelope)
@@ -134,9 +142,14 @@ def open_payer_envelope(env: pb.PayerEnvelope) -> PayerEnvelope:
         raise InvalidEnvelope("client envelope has no topic")
     digest = payer_digest(env.unsigned_client_envelope, env.target_originator,
                           env.message_retention_days)
-    payer = recover(digest, env.payer_signature)
+    try:
+        payer = recover(digest, env.payer_signature)
+    except InvalidEnvelope:
+        if check_signature:
+            raise
+        payer = NOBODY
     return PayerEnvelope(raw=env, payer=payer, topic=client.topic,
-                         size=len(env.unsigned_client_envelope))
+                         size=len(env.unsigned_client_envelope), digest=digest)
 
 
 @dataclass(frozen=True)

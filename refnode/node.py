@@ -10,29 +10,34 @@ import time
 
 import grpc
 
+from refnode.admission import MAX_REQUEST, Admission
 from refnode.api import ReplicationService
 from refnode.attest import Attester, Judge
+from refnode.byzantine import Byzantine
 from refnode.chain import ChainReader
 from refnode.checker import Checker
 from refnode.config import ConfigError, NodeConfig
 from refnode.envelopes import Signer
-from refnode.membership import Membership, Signal
+from refnode.fanout import Fanout
+from refnode.interceptors import FrontDoor, RateLimit
+from refnode.membership import Membership
 from refnode.pricing import Pricing
 from refnode.proto import refnode_pb2_grpc as rpc
 from refnode.publisher import Publisher
-from refnode.replication import Replicator
+from refnode.replication import Replicator, keepalive_options
 from refnode.report_store import ReportStore
 from refnode.reports import ReportWorker
 from refnode.settlement import ReportChain
+from refnode.status import NodeStatus
 from refnode.store import Store
 
 log = logging.getLogger("refnode")
 
 SERVER_OPTIONS = [
-    ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+    ("grpc.max_receive_message_length", MAX_REQUEST),
     ("grpc.max_send_message_length", 64 * 1024 * 1024),
     ("grpc.keepalive_permit_without_calls", 1),
-    ("grpc.http2.min_ping_interval_without_data_ms", 1_000),
+    ("grpc.http2.min_ping_interval_without_data_ms", 500),  # peers' keepalives are welcome
 ]
 REGISTRATION_WAIT_S = 600.0
 
@@ -65,7 +70,8 @@ async def _report_worker(config: NodeConfig, node_id: int, signer: Signer, store
     domain = await asyncio.to_thread(chain.domain)
     reports = ReportStore(store.pool)
     judge = Judge(reports, membership, clock, pricing)
-    attester = Attester(node_id, signer, judge, reports, domain, config.attest_enabled)
+    attester = Attester(node_id, signer, judge, reports, domain, config.attest_enabled,
+                        config.attest_blindly)
     return ReportWorker(node_id, config, reports, membership, clock, chain, attester)
 
 
@@ -79,22 +85,45 @@ async def serve(config: NodeConfig, checker: Checker | None = None) -> None:
     await store.migrate()
     await store.ensure_node_info(node_id, signer.public_key)
     clock = await store.vector_clock()
-    stored = Signal()
+    fanout = Fanout(config.subscriber_buffer, config.blocking_fanout)
+    status = NodeStatus(node_id)
     pricing = Pricing(config.price_multiplier)
-    publisher = Publisher(node_id, signer, store, membership, clock, stored, pricing)
-    replicator = Replicator(node_id, store, membership, clock, stored, checker)
+    publisher = Publisher(node_id, signer, store, membership, clock, fanout, pricing)
+    replicator = Replicator(node_id, store, membership, clock, fanout, config.trust_peers,
+                            status, config.keepalive_s, checker)
     worker = await _report_worker(config, node_id, signer, store, membership, clock, pricing)
-    service = ReplicationService(node_id, store, publisher, clock, stored,
+    service = ReplicationService(node_id, store, publisher, clock, fanout,
                                  config.api_enabled, replicator if config.sync_enabled else None,
-                                 worker.attester if worker else None, checker)
+                                 worker.attester if worker else None,
+                                 Byzantine(node_id, signer, store, config.byzantine)
+                                 if config.byzantine else None,
+                                 Admission(node_id, membership, config.check_payer_signatures),
+                                 status, checker)
 
-    server = grpc.aio.server(options=SERVER_OPTIONS)
+    server = grpc.aio.server(options=SERVER_OPTIONS + keepalive_options(config.keepalive_s),
+                             interceptors=[FrontDoor(status, RateLimit(config.rate_limit))])
     rpc.add_ReplicationApiServicer_to_server(service, server)
     server.add_insecure_port(config.listen)
     await server.start()
     log.info("node %d serving on %s (api %s, sync %s, reports %s, clock %s)", node_id,
              config.listen, config.api_enabled, config.sync_enabled,
              f"every {config.report_interval_s:g}s" if worker else "off", clock)
+    for on, what in ((config.byzantine, f"byzantine on purpose: {','.join(config.byzantine)}"),
+                     (config.trust_peers, "trusts its peers' streams (REFNODE_TRUST_PEERS)"),
+                     (not config.check_payer_signatures, "stores envelopes whose payer "
+                      "signature does not hold (REFNODE_CHECK_PAYER_SIGNATURES=0)"),
+                     (config.lie_in_reports, f"lies in its payer reports on purpose: "
+                                             f"{','.join(config.lie_in_reports)}"),
+                     (config.attest_blindly, "attests reports without comparing "
+                                             "(REFNODE_ATTEST_BLINDLY)"),
+                     (not config.rate_limit, "takes any rate of calls from a client "
+                                             "(REFNODE_RATE_LIMIT=0)"),
+                     (not config.keepalive_s, "never pings its peers: a vanished peer's "
+                                              "streams stay open (REFNODE_KEEPALIVE_S=0)"),
+                     (config.blocking_fanout, "waits for every subscriber to have room "
+                                              "(REFNODE_BLOCKING_FANOUT)")):
+        if on:
+            log.warning("node %d %s", node_id, what)
 
     tasks = [asyncio.create_task(membership.run(), name="membership"),
              asyncio.create_task(publisher.run(), name="publisher")]

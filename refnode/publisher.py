@@ -2,7 +2,9 @@
 
 Requests queue up; one writer drains the queue, gives every envelope the next sequence id,
 stores the whole group in one transaction and only then answers. One writer means sequence
-ids are assigned in commit order, so a subscriber reading by sequence never sees a gap.
+ids are assigned in commit order, so a subscriber reading by sequence never sees a gap, and
+that it alone knows what is stored when it sequences: a request repeating an envelope already
+stored (or queued before it) is refused as a replay, the rest of the group goes on.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from dataclasses import dataclass, field
 
 from refnode.chain import Rates
 from refnode.envelopes import PayerEnvelope, Signer, sign_originator_envelope
-from refnode.membership import Membership, Signal
+from refnode.fanout import Fanout
+from refnode.membership import Membership
 from refnode.pricing import Pricing
 from refnode.proto import refnode_pb2 as pb
 from refnode.store import Store, StoredEnvelope
@@ -22,6 +25,10 @@ from refnode.store import Store, StoredEnvelope
 log = logging.getLogger("refnode.publisher")
 
 MAX_GROUP = 2000  # envelopes per transaction
+
+
+class Replayed(Exception):
+    """A request repeats a payer envelope this node already took: nothing of it is stored."""
 
 
 @dataclass
@@ -33,14 +40,14 @@ class _Request:
 
 class Publisher:
     def __init__(self, node_id: int, signer: Signer, store: Store, membership: Membership,
-                 clock: dict[int, int], stored: Signal, pricing: Pricing | None = None):
+                 clock: dict[int, int], fanout: Fanout, pricing: Pricing | None = None):
         self.node_id = node_id
         self.pricing = pricing or Pricing()
         self.signer = signer
         self.store = store
         self.membership = membership
         self.clock = clock  # shared with replication; updated after each commit
-        self.stored = stored
+        self.fanout = fanout  # subscribers hear of each commit
         self._queue: asyncio.Queue[_Request] = asyncio.Queue()
 
     async def publish(self, envelopes: list[PayerEnvelope]) -> list[pb.OriginatorEnvelope]:
@@ -58,9 +65,34 @@ class Publisher:
                 size += len(group[-1].envelopes)
             await self._commit(group)
 
+    async def _fresh(self, group: list[_Request]) -> list[_Request]:
+        """The requests of ``group`` that replay nothing; the others are answered Replayed."""
+        try:
+            stored = await self.store.originated([e.digest for r in group for e in r.envelopes])
+        except Exception as e:  # the database is away: nothing can be sequenced now
+            for request in group:
+                if not request.done.done():
+                    request.done.set_exception(e)
+            return []
+        fresh, taken = [], set(stored)
+        for request in group:
+            k = next((i for i, e in enumerate(request.envelopes) if e.digest in taken), None)
+            if k is not None:
+                if not request.done.done():
+                    request.done.set_exception(Replayed(
+                        f"envelope {k} was published before: this node stored it already"))
+                continue
+            taken.update(e.digest for e in request.envelopes)
+            fresh.append(request)
+        return fresh
+
     async def _commit(self, group: list[_Request]) -> None:
+        group = await self._fresh(group)
+        if not group:
+            return
         first = self.clock.get(self.node_id, 0) + 1
         rows: list[StoredEnvelope] = []
+        originated: list[tuple[bytes, int]] = []
         answers: list[list[pb.OriginatorEnvelope]] = []
         rates = self.membership.rates_now()
         for request in group:
@@ -69,9 +101,10 @@ class Publisher:
                 unsigned = self._originate(env, first + len(rows), rates)
                 signed.append(sign_originator_envelope(self.signer, unsigned))
                 rows.append(_row(signed[-1], unsigned, env))
+                originated.append((env.digest, rows[-1].sequence_id))
             answers.append(signed)
         try:
-            await self.store.insert_envelopes(rows)
+            await self.store.insert_envelopes(rows, originated)
         except Exception as e:  # nothing was stored: no sequence id was used
             log.error("storing %d envelopes failed: %s", len(rows), e)
             for request in group:
@@ -79,7 +112,7 @@ class Publisher:
                     request.done.set_exception(e)
             return
         self.clock[self.node_id] = first + len(rows) - 1
-        self.stored.fire()
+        await self.fanout.deliver(self.node_id, [(r.sequence_id, r.blob) for r in rows])
         for request, signed in zip(group, answers, strict=True):
             if not request.done.done():  # the caller may have given up (cancelled)
                 request.done.set_result(signed)

@@ -32,6 +32,7 @@ from refnode.attest import Attester, Verdict, report_to_proto
 from refnode.chain import NodeRecord
 from refnode.config import NodeConfig
 from refnode.envelopes import InvalidEnvelope, recover
+from refnode.lies import Liar
 from refnode.membership import Membership
 from refnode.proto import refnode_pb2 as pb
 from refnode.proto import refnode_pb2_grpc as rpc
@@ -96,6 +97,7 @@ class ReportWorker:
         self.mirrored: dict[int, int] = defaultdict(int)  # originator -> first index not settled
         self.chain_ends: dict[int, int] = defaultdict(int)  # originator -> last on-chain end
         self.swept: dict[int, int] = {}  # originator -> chain end superseded reports were swept at
+        self.liar = Liar(config.lie_in_reports) if config.lie_in_reports else None
 
     async def run(self) -> None:
         next_report = time.monotonic() + self.config.report_interval_s
@@ -180,14 +182,22 @@ class ReportWorker:
             log.error("own envelopes (%d, %d]: %d stored; not reporting", start, top,
                       summary.count)
             return None
-        payers, fees = sorted_payers(summary.fees)
-        spec = ReportSpec(self.node_id, start, top, summary.last_minute,
+        end, claimed, lie = top, summary.fees, ""
+        if self.liar is not None:  # on purpose: the report disagrees with the envelopes
+            lie = self.liar.next_kind(start, top)
+            end, claimed = self.liar.lie(lie, start, top, summary.fees)
+        payers, fees = sorted_payers(claimed)
+        spec = ReportSpec(self.node_id, start, end, summary.last_minute,
                           payers_hash(payers, fees), node_ids)
         row = ReportRow(spec.digest(self.domain), spec)
         await self.reports.insert(row)
-        self.fees[row.id] = summary.fees
-        verdict = await self.attester.attest(spec, summary.fees, row=row)
-        log.info("report (%d, %d]: %d payers, %d picodollars, own verdict %d", start, top,
+        self.fees[row.id] = claimed
+        if lie:
+            verdict = await self.attester.vouch(row.id)
+            log.warning("report (%d, %d] lies (%s) on purpose", start, end, lie)
+        else:
+            verdict = await self.attester.attest(spec, summary.fees, row=row)
+        log.info("report (%d, %d]: %d payers, %d picodollars, own verdict %d", start, end,
                  len(payers), sum(fees), verdict.status)
         return row
 

@@ -111,14 +111,21 @@ class Store:
                 "SELECT originator_node_id, originator_sequence_id FROM gateway_envelopes_latest")
             return {int(n): int(s) for n, s in await cur.fetchall()}
 
-    async def insert_envelopes(self, rows: list[StoredEnvelope]) -> None:
-        """Store a batch with its clock and usage updates in one transaction; skip duplicates."""
+    async def insert_envelopes(self, rows: list[StoredEnvelope],
+                               originated: list[tuple[bytes, int]] | None = None) -> None:
+        """Store a batch with its clock and usage updates in one transaction; skip duplicates.
+        ``originated``: (payer digest, sequence id) of this node's own new envelopes."""
         if not rows:
             return
         async with self.pool.connection() as conn:
             async with conn.transaction():
                 payer_ids = await self._payer_ids_for(conn, {r.payer for r in rows})
                 await _insert_rows(conn, rows, payer_ids)
+                if originated:
+                    await conn.execute(
+                        "INSERT INTO originated_payer_envelopes (payer_digest, "
+                        "originator_sequence_id) SELECT * FROM unnest(%s::bytea[], "
+                        "%s::bigint[])", ([d for d, _ in originated], [s for _, s in originated]))
         # Cached only once committed: another connection must not use an id it cannot see yet.
         self._payer_ids.update(payer_ids)
 
@@ -142,6 +149,46 @@ class Store:
                 "WHERE originator_node_id = %s AND originator_sequence_id > %s "
                 "ORDER BY originator_sequence_id LIMIT %s", (originator, after_sequence, limit))
             return [bytes(r[0]) for r in await cur.fetchall()]
+
+    async def originated(self, digests: list[bytes]) -> set[bytes]:
+        """Which of these payer digests this node already originated (stored) an envelope of."""
+        if not digests:
+            return set()
+        async with self.pool.connection() as conn:
+            cur = await conn.execute("SELECT payer_digest FROM originated_payer_envelopes "
+                                     "WHERE payer_digest = ANY(%s)", (digests,))
+            return {bytes(r[0]) for r in await cur.fetchall()}
+
+    async def latest(self, originator: int) -> int:
+        """The highest stored sequence id of ``originator`` (0: none)."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT originator_sequence_id FROM gateway_envelopes_latest "
+                "WHERE originator_node_id = %s", (originator,))
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+    async def read_one(self, originator: int, sequence_id: int) -> bytes | None:
+        """The stored envelope at (originator, sequence id), if any."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT originator_envelope FROM gateway_envelopes_blob "
+                "WHERE originator_node_id = %s AND originator_sequence_id = %s",
+                (originator, sequence_id))
+            row = await cur.fetchone()
+        return bytes(row[0]) if row else None
+
+    async def record_misbehavior(self, offender: int, kind: str, sequence_id: int,
+                                 evidence: bytes, conflicting: bytes | None,
+                                 detail: str) -> None:
+        """Keep the evidence of a refused stream; a repeat of the same offence counts up."""
+        async with self.pool.connection() as conn:
+            await conn.execute(
+                "INSERT INTO misbehavior_reports (offender_node_id, kind, sequence_id, evidence, "
+                "conflicting, detail) VALUES (%s, %s, %s, %s, %s, %s) "
+                "ON CONFLICT (offender_node_id, kind, sequence_id) DO UPDATE SET "
+                "times_seen = misbehavior_reports.times_seen + 1, last_seen = now()",
+                (offender, kind, sequence_id, evidence, conflicting, detail))
 
     async def originators(self) -> list[int]:
         async with self.pool.connection() as conn:

@@ -63,6 +63,10 @@ class NodeClient:
     def health(self) -> pb.GetHealthResponse:
         return self.stub.GetHealth(pb.GetHealthRequest(), timeout=self.timeout)
 
+    def status(self) -> pb.GetStatusResponse:
+        """The streams the node serves and follows, and its calls by method and code."""
+        return self.stub.GetStatus(pb.GetStatusRequest(), timeout=self.timeout)
+
     def close(self) -> None:
         self.channel.close()
 

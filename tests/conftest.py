@@ -19,7 +19,7 @@ from tests.deploy.testnets import Net, free_port_base, reap, write_inventory
 # Marked tests that take many minutes: deselected unless ``-m`` names their marker. Done here
 # rather than with ``-m`` in addopts, which would also reach the verify suite (its ``-m``
 # selects check groups) when a scenario run starts it from this checkout.
-ON_REQUEST = ("catalogue", "vm")
+ON_REQUEST = ("catalogue", "vm", "limits")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1brefnode/proto/refnode.proto\x12\nrefnode.v1\"0\n\x0e\x43lientEnvelope\x12\r\n\x05topic\x18\x01 \x01(\x0c\x12\x0f\n\x07payload\x18\x02 \x01(\x0c\"\x85\x01\n\rPayerEnvelope\x12 \n\x18unsigned_client_envelope\x18\x01 \x01(\x0c\x12\x17\n\x0fpayer_signature\x18\x02 \x01(\x0c\x12\x19\n\x11target_originator\x18\x03 \x01(\r\x12\x1e\n\x16message_retention_days\x18\x04 \x01(\r\"\xe8\x01\n\x1aUnsignedOriginatorEnvelope\x12\x1a\n\x12originator_node_id\x18\x01 \x01(\r\x12\x1e\n\x16originator_sequence_id\x18\x02 \x01(\x04\x12\x15\n\roriginator_ns\x18\x03 \x01(\x03\x12\x1c\n\x14payer_envelope_bytes\x18\x04 \x01(\x0c\x12\x1c\n\x14\x62\x61se_fee_picodollars\x18\x05 \x01(\x04\x12\"\n\x1a\x63ongestion_fee_picodollars\x18\x06 \x01(\x04\x12\x17\n\x0f\x65xpiry_unixtime\x18\x07 \x01(\x04\"X\n\x12OriginatorEnvelope\x12$\n\x1cunsigned_originator_envelope\x18\x01 \x01(\x0c\x12\x1c\n\x14originator_signature\x18\x02 \x01(\x0c\"\x8f\x01\n\x06\x43ursor\x12J\n\x16node_id_to_sequence_id\x18\x01 \x03(\x0b\x32*.refnode.v1.Cursor.NodeIdToSequenceIdEntry\x1a\x39\n\x17NodeIdToSequenceIdEntry\x12\x0b\n\x03key\x18\x01 \x01(\r\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\"R\n\x1cPublishPayerEnvelopesRequest\x12\x32\n\x0fpayer_envelopes\x18\x01 \x03(\x0b\x32\x19.refnode.v1.PayerEnvelope\"]\n\x1dPublishPayerEnvelopesResponse\x12<\n\x14originator_envelopes\x18\x01 \x03(\x0b\x32\x1e.refnode.v1.OriginatorEnvelope\"j\n\x15QueryEnvelopesRequest\x12\x1b\n\x13originator_node_ids\x18\x01 \x03(\r\x12%\n\tlast_seen\x18\x02 \x01(\x0b\x32\x12.refnode.v1.Cursor\x12\r\n\x05limit\x18\x03 \x01(\r\"K\n\x16QueryEnvelopesResponse\x12\x31\n\tenvelopes\x18\x01 \x03(\x0b\x32\x1e.refnode.v1.OriginatorEnvelope\"_\n\x19SubscribeEnvelopesRequest\x12\x1b\n\x13originator_node_ids\x18\x01 \x03(\r\x12%\n\tlast_seen\x18\x02 \x01(\x0b\x32\x12.refnode.v1.Cursor\"O\n\x1aSubscribeEnvelopesResponse\x12\x31\n\tenvelopes\x18\x01 \x03(\x0b\x32\x1e.refnode.v1.OriginatorEnvelope\"\x12\n\x10GetHealthRequest\"\xb5\x01\n\x11GetHealthResponse\x12\x0f\n\x07serving\x18\x01 \x01(\x08\x12\x0f\n\x07node_id\x18\x02 \x01(\r\x12\x0f\n\x07version\x18\x03 \x01(\t\x12(\n\x0cvector_clock\x18\x04 \x01(\x0b\x32\x12.refnode.v1.Cursor\x12\x13\n\x0b\x61pi_enabled\x18\x05 \x01(\x08\x12\x14\n\x0csync_enabled\x18\x06 \x01(\x08\x12\x18\n\x10replicating_from\x18\x07 \x03(\r\"\xc2\x01\n\x0bPayerReport\x12\x1a\n\x12originator_node_id\x18\x01 \x01(\r\x12\x19\n\x11start_sequence_id\x18\x02 \x01(\x04\x12\x17\n\x0f\x65nd_sequence_id\x18\x03 \x01(\x04\x12\x1e\n\x16\x65nd_minute_since_epoch\x18\x04 \x01(\r\x12\x13\n\x0bpayers_hash\x18\x05 \x01(\x0c\x12\x10\n\x08node_ids\x18\x06 \x03(\r\x12\x0e\n\x06payers\x18\x07 \x03(\t\x12\x0c\n\x04\x66\x65\x65s\x18\x08 \x03(\x04\"C\n\x18\x41ttestPayerReportRequest\x12\'\n\x06report\x18\x01 \x01(\x0b\x32\x17.refnode.v1.PayerReport\"\x80\x01\n\x19\x41ttestPayerReportResponse\x12/\n\x07verdict\x18\x01 \x01(\x0e\x32\x1e.refnode.v1.AttestationVerdict\x12\x0f\n\x07node_id\x18\x02 \x01(\r\x12\x11\n\tsignature\x18\x03 \x01(\x0c\x12\x0e\n\x06reason\x18\x04 \x01(\t\"f\n\x1dPublishClientEnvelopesRequest\x12-\n\tenvelopes\x18\x01 \x03(\x0b\x32\x1a.refnode.v1.ClientEnvelope\x12\x16\n\x0etarget_node_id\x18\x02 \x01(\r\"^\n\x1ePublishClientEnvelopesResponse\x12<\n\x14originator_envelopes\x18\x01 \x03(\x0b\x32\x1e.refnode.v1.OriginatorEnvelope\"\x19\n\x17GetGatewayHealthRequest\"S\n\x18GetGatewayHealthResponse\x12\x0f\n\x07serving\x18\x01 \x01(\x08\x12\x15\n\rpayer_address\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\t*a\n\x12\x41ttestationVerdict\x12\x17\n\x13\x41TTESTATION_PENDING\x10\x00\x12\x18\n\x14\x41TTESTATION_APPROVED\x10\x01\x12\x18\n\x14\x41TTESTATION_REJECTED\x10\x02\x32\xea\x03\n\x0eReplicationApi\x12l\n\x15PublishPayerEnvelopes\x12(.refnode.v1.PublishPayerEnvelopesRequest\x1a).refnode.v1.PublishPayerEnvelopesResponse\x12W\n\x0eQueryEnvelopes\x12!.refnode.v1.QueryEnvelopesRequest\x1a\".refnode.v1.QueryEnvelopesResponse\x12\x65\n\x12SubscribeEnvelopes\x12%.refnode.v1.SubscribeEnvelopesRequest\x1a&.refnode.v1.SubscribeEnvelopesResponse0\x01\x12H\n\tGetHealth\x12\x1c.refnode.v1.GetHealthRequest\x1a\x1d.refnode.v1.GetHealthResponse\x12`\n\x11\x41ttestPayerReport\x12$.refnode.v1.AttestPayerReportRequest\x1a%.refnode.v1.AttestPayerReportResponse2\xd3\x01\n\x08PayerApi\x12o\n\x16PublishClientEnvelopes\x12).refnode.v1.PublishClientEnvelopesRequest\x1a*.refnode.v1.PublishClientEnvelopesResponse\x12V\n\tGetHealth\x12#.refnode.v1.GetGatewayHealthRequest\x1a$.refnode.v1.GetGatewayHealthResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1brefnode/proto/refnode.proto\x12\nrefnode.v1\"0\n\x0e\x43lientEnvelope\x12\r\n\x05topic\x18\x01 \x01(\x0c\x12\x0f\n\x07payload\x18\x02 \x01(\x0c\"\x85\x01\n\rPayerEnvelope\x12 \n\x18unsigned_client_envelope\x18\x01 \x01(\x0c\x12\x17\n\x0fpayer_signature\x18\x02 \x01(\x0c\x12\x19\n\x11target_originator\x18\x03 \x01(\r\x12\x1e\n\x16message_retention_days\x18\x04 \x01(\r\"\xe8\x01\n\x1aUnsignedOriginatorEnvelope\x12\x1a\n\x12originator_node_id\x18\x01 \x01(\r\x12\x1e\n\x16originator_sequence_id\x18\x02 \x01(\x04\x12\x15\n\roriginator_ns\x18\x03 \x01(\x03\x12\x1c\n\x14payer_envelope_bytes\x18\x04 \x01(\x0c\x12\x1c\n\x14\x62\x61se_fee_picodollars\x18\x05 \x01(\x04\x12\"\n\x1a\x63ongestion_fee_picodollars\x18\x06 \x01(\x04\x12\x17\n\x0f\x65xpiry_unixtime\x18\x07 \x01(\x04\"X\n\x12OriginatorEnvelope\x12$\n\x1cunsigned_originator_envelope\x18\x01 \x01(\x0c\x12\x1c\n\x14originator_signature\x18\x02 \x01(\x0c\"\x8f\x01\n\x06\x43ursor\x12J\n\x16node_id_to_sequence_id\x18\x01 \x03(\x0b\x32*.refnode.v1.Cursor.NodeIdToSequenceIdEntry\x1a\x39\n\x17NodeIdToSequenceIdEntry\x12\x0b\n\x03key\x18\x01 \x01(\r\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\"R\n\x1cPublishPayerEnvelopesRequest\x12\x32\n\x0fpayer_envelopes\x18\x01 \x03(\x0b\x32\x19.refnode.v1.PayerEnvelope\"]\n\x1dPublishPayerEnvelopesResponse\x12<\n\x14originator_envelopes\x18\x01 \x03(\x0b\x32\x1e.refnode.v1.OriginatorEnvelope\"j\n\x15QueryEnvelopesRequest\x12\x1b\n\x13originator_node_ids\x18\x01 \x03(\r\x12%\n\tlast_seen\x18\x02 \x01(\x0b\x32\x12.refnode.v1.Cursor\x12\r\n\x05limit\x18\x03 \x01(\r\"K\n\x16QueryEnvelopesResponse\x12\x31\n\tenvelopes\x18\x01 \x03(\x0b\x32\x1e.refnode.v1.OriginatorEnvelope\"_\n\x19SubscribeEnvelopesRequest\x12\x1b\n\x13originator_node_ids\x18\x01 \x03(\r\x12%\n\tlast_seen\x18\x02 \x01(\x0b\x32\x12.refnode.v1.Cursor\"O\n\x1aSubscribeEnvelopesResponse\x12\x31\n\tenvelopes\x18\x01 \x03(\x0b\x32\x1e.refnode.v1.OriginatorEnvelope\"\x12\n\x10GetHealthRequest\"\xb5\x01\n\x11GetHealthResponse\x12\x0f\n\x07serving\x18\x01 \x01(\x08\x12\x0f\n\x07node_id\x18\x02 \x01(\r\x12\x0f\n\x07version\x18\x03 \x01(\t\x12(\n\x0cvector_clock\x18\x04 \x01(\x0b\x32\x12.refnode.v1.Cursor\x12\x13\n\x0b\x61pi_enabled\x18\x05 \x01(\x08\x12\x14\n\x0csync_enabled\x18\x06 \x01(\x08\x12\x18\n\x10replicating_from\x18\x07 \x03(\r\"\x12\n\x10GetStatusRequest\"s\n\x0cStreamStatus\x12\x14\n\x0cpeer_node_id\x18\x01 \x01(\r\x12\x0c\n\x04peer\x18\x02 \x01(\t\x12\r\n\x05state\x18\x03 \x01(\t\x12\r\n\x05\x61ge_s\x18\x04 \x01(\x01\x12\x0e\n\x06idle_s\x18\x05 \x01(\x01\x12\x11\n\tenvelopes\x18\x06 \x01(\x04\"8\n\tCallCount\x12\x0e\n\x06method\x18\x01 \x01(\t\x12\x0c\n\x04\x63ode\x18\x02 \x01(\t\x12\r\n\x05\x63ount\x18\x03 \x01(\x04\"\xbe\x01\n\x11GetStatusResponse\x12\x0f\n\x07node_id\x18\x01 \x01(\r\x12)\n\x07serving\x18\x02 \x03(\x0b\x32\x18.refnode.v1.StreamStatus\x12+\n\tfollowing\x18\x03 \x03(\x0b\x32\x18.refnode.v1.StreamStatus\x12$\n\x05\x63\x61lls\x18\x04 \x03(\x0b\x32\x15.refnode.v1.CallCount\x12\x1a\n\x12subscribers_behind\x18\x05 \x01(\x04\"\xc2\x01\n\x0bPayerReport\x12\x1a\n\x12originator_node_id\x18\x01 \x01(\r\x12\x19\n\x11start_sequence_id\x18\x02 \x01(\x04\x12\x17\n\x0f\x65nd_sequence_id\x18\x03 \x01(\x04\x12\x1e\n\x16\x65nd_minute_since_epoch\x18\x04 \x01(\r\x12\x13\n\x0bpayers_hash\x18\x05 \x01(\x0c\x12\x10\n\x08node_ids\x18\x06 \x03(\r\x12\x0e\n\x06payers\x18\x07 \x03(\t\x12\x0c\n\x04\x66\x65\x65s\x18\x08 \x03(\x04\"C\n\x18\x41ttestPayerReportRequest\x12\'\n\x06report\x18\x01 \x01(\x0b\x32\x17.refnode.v1.PayerReport\"\x80\x01\n\x19\x41ttestPayerReportResponse\x12/\n\x07verdict\x18\x01 \x01(\x0e\x32\x1e.refnode.v1.AttestationVerdict\x12\x0f\n\x07node_id\x18\x02 \x01(\r\x12\x11\n\tsignature\x18\x03 \x01(\x0c\x12\x0e\n\x06reason\x18\x04 \x01(\t\"f\n\x1dPublishClientEnvelopesRequest\x12-\n\tenvelopes\x18\x01 \x03(\x0b\x32\x1a.refnode.v1.ClientEnvelope\x12\x16\n\x0etarget_node_id\x18\x02 \x01(\r\"^\n\x1ePublishClientEnvelopesResponse\x12<\n\x14originator_envelopes\x18\x01 \x03(\x0b\x32\x1e.refnode.v1.OriginatorEnvelope\"\x19\n\x17GetGatewayHealthRequest\"S\n\x18GetGatewayHealthResponse\x12\x0f\n\x07serving\x18\x01 \x01(\x08\x12\x15\n\rpayer_address\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\t*a\n\x12\x41ttestationVerdict\x12\x17\n\x13\x41TTESTATION_PENDING\x10\x00\x12\x18\n\x14\x41TTESTATION_APPROVED\x10\x01\x12\x18\n\x14\x41TTESTATION_REJECTED\x10\x02\x32\xb4\x04\n\x0eReplicationApi\x12l\n\x15PublishPayerEnvelopes\x12(.refnode.v1.PublishPayerEnvelopesRequest\x1a).refnode.v1.PublishPayerEnvelopesResponse\x12W\n\x0eQueryEnvelopes\x12!.refnode.v1.QueryEnvelopesRequest\x1a\".refnode.v1.QueryEnvelopesResponse\x12\x65\n\x12SubscribeEnvelopes\x12%.refnode.v1.SubscribeEnvelopesRequest\x1a&.refnode.v1.SubscribeEnvelopesResponse0\x01\x12H\n\tGetHealth\x12\x1c.refnode.v1.GetHealthRequest\x1a\x1d.refnode.v1.GetHealthResponse\x12H\n\tGetStatus\x12\x1c.refnode.v1.GetStatusRequest\x1a\x1d.refnode.v1.GetStatusResponse\x12`\n\x11\x41ttestPayerReport\x12$.refnode.v1.AttestPayerReportRequest\x1a%.refnode.v1.AttestPayerReportResponse2\xd3\x01\n\x08PayerApi\x12o\n\x16PublishClientEnvelopes\x12).refnode.v1.PublishClientEnvelopesRequest\x1a*.refnode.v1.PublishClientEnvelopesResponse\x12V\n\tGetHealth\x12#.refnode.v1.GetGatewayHealthRequest\x1a$.refnode.v1.GetGatewayHealthResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,8 +33,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_CURSOR_NODEIDTOSEQUENCEIDENTRY']._loaded_options = None
   _globals['_CURSOR_NODEIDTOSEQUENCEIDENTRY']._serialized_options = b'8\001'
-  _globals['_ATTESTATIONVERDICT']._serialized_start=2155
-  _globals['_ATTESTATIONVERDICT']._serialized_end=2252
+  _globals['_ATTESTATIONVERDICT']._serialized_start=2543
+  _globals['_ATTESTATIONVERDICT']._serialized_end=2640
   _globals['_CLIENTENVELOPE']._serialized_start=43
   _globals['_CLIENTENVELOPE']._serialized_end=91
   _globals['_PAYERENVELOPE']._serialized_start=94
@@ -63,22 +63,30 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETHEALTHREQUEST']._serialized_end=1260
   _globals['_GETHEALTHRESPONSE']._serialized_start=1263
   _globals['_GETHEALTHRESPONSE']._serialized_end=1444
-  _globals['_PAYERREPORT']._serialized_start=1447
-  _globals['_PAYERREPORT']._serialized_end=1641
-  _globals['_ATTESTPAYERREPORTREQUEST']._serialized_start=1643
-  _globals['_ATTESTPAYERREPORTREQUEST']._serialized_end=1710
-  _globals['_ATTESTPAYERREPORTRESPONSE']._serialized_start=1713
-  _globals['_ATTESTPAYERREPORTRESPONSE']._serialized_end=1841
-  _globals['_PUBLISHCLIENTENVELOPESREQUEST']._serialized_start=1843
-  _globals['_PUBLISHCLIENTENVELOPESREQUEST']._serialized_end=1945
-  _globals['_PUBLISHCLIENTENVELOPESRESPONSE']._serialized_start=1947
-  _globals['_PUBLISHCLIENTENVELOPESRESPONSE']._serialized_end=2041
-  _globals['_GETGATEWAYHEALTHREQUEST']._serialized_start=2043
-  _globals['_GETGATEWAYHEALTHREQUEST']._serialized_end=2068
-  _globals['_GETGATEWAYHEALTHRESPONSE']._serialized_start=2070
-  _globals['_GETGATEWAYHEALTHRESPONSE']._serialized_end=2153
-  _globals['_REPLICATIONAPI']._serialized_start=2255
-  _globals['_REPLICATIONAPI']._serialized_end=2745
-  _globals['_PAYERAPI']._serialized_start=2748
-  _globals['_PAYERAPI']._serialized_end=2959
+  _globals['_GETSTATUSREQUEST']._serialized_start=1446
+  _globals['_GETSTATUSREQUEST']._serialized_end=1464
+  _globals['_STREAMSTATUS']._serialized_start=1466
+  _globals['_STREAMSTATUS']._serialized_end=1581
+  _globals['_CALLCOUNT']._serialized_start=1583
+  _globals['_CALLCOUNT']._serialized_end=1639
+  _globals['_GETSTATUSRESPONSE']._serialized_start=1642
+  _globals['_GETSTATUSRESPONSE']._serialized_end=1832
+  _globals['_PAYERREPORT']._serialized_start=1835
+  _globals['_PAYERREPORT']._serialized_end=2029
+  _globals['_ATTESTPAYERREPORTREQUEST']._serialized_start=2031
+  _globals['_ATTESTPAYERREPORTREQUEST']._serialized_end=2098
+  _globals['_ATTESTPAYERREPORTRESPONSE']._serialized_start=2101
+  _globals['_ATTESTPAYERREPORTRESPONSE']._serialized_end=2229
+  _globals['_PUBLISHCLIENTENVELOPESREQUEST']._serialized_start=2231
+  _globals['_PUBLISHCLIENTENVELOPESREQUEST']._serialized_end=2333
+  _globals['_PUBLISHCLIENTENVELOPESRESPONSE']._serialized_start=2335
+  _globals['_PUBLISHCLIENTENVELOPESRESPONSE']._serialized_end=2429
+  _globals['_GETGATEWAYHEALTHREQUEST']._serialized_start=2431
+  _globals['_GETGATEWAYHEALTHREQUEST']._serialized_end=2456
+  _globals['_GETGATEWAYHEALTHRESPONSE']._serialized_start=2458
+  _globals['_GETGATEWAYHEALTHRESPONSE']._serialized_end=2541
+  _globals['_REPLICATIONAPI']._serialized_start=2643
+  _globals['_REPLICATIONAPI']._serialized_end=3207
+  _globals['_PAYERAPI']._serialized_start=3210
+  _globals['_PAYERAPI']._serialized_end=3421
 # @@protoc_insertion_point(module_scope)

@@ -139,6 +139,50 @@ class GetHealthResponse(_message.Message):
     replicating_from: _containers.RepeatedScalarFieldContainer[int]
     def __init__(self, serving: _Optional[bool] = ..., node_id: _Optional[int] = ..., version: _Optional[str] = ..., vector_clock: _Optional[_Union[Cursor, _Mapping]] = ..., api_enabled: _Optional[bool] = ..., sync_enabled: _Optional[bool] = ..., replicating_from: _Optional[_Iterable[int]] = ...) -> None: ...
 
+class GetStatusRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class StreamStatus(_message.Message):
+    __slots__ = ("peer_node_id", "peer", "state", "age_s", "idle_s", "envelopes")
+    PEER_NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    PEER_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    AGE_S_FIELD_NUMBER: _ClassVar[int]
+    IDLE_S_FIELD_NUMBER: _ClassVar[int]
+    ENVELOPES_FIELD_NUMBER: _ClassVar[int]
+    peer_node_id: int
+    peer: str
+    state: str
+    age_s: float
+    idle_s: float
+    envelopes: int
+    def __init__(self, peer_node_id: _Optional[int] = ..., peer: _Optional[str] = ..., state: _Optional[str] = ..., age_s: _Optional[float] = ..., idle_s: _Optional[float] = ..., envelopes: _Optional[int] = ...) -> None: ...
+
+class CallCount(_message.Message):
+    __slots__ = ("method", "code", "count")
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    method: str
+    code: str
+    count: int
+    def __init__(self, method: _Optional[str] = ..., code: _Optional[str] = ..., count: _Optional[int] = ...) -> None: ...
+
+class GetStatusResponse(_message.Message):
+    __slots__ = ("node_id", "serving", "following", "calls", "subscribers_behind")
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    SERVING_FIELD_NUMBER: _ClassVar[int]
+    FOLLOWING_FIELD_NUMBER: _ClassVar[int]
+    CALLS_FIELD_NUMBER: _ClassVar[int]
+    SUBSCRIBERS_BEHIND_FIELD_NUMBER: _ClassVar[int]
+    node_id: int
+    serving: _containers.RepeatedCompositeFieldContainer[StreamStatus]
+    following: _containers.RepeatedCompositeFieldContainer[StreamStatus]
+    calls: _containers.RepeatedCompositeFieldContainer[CallCount]
+    subscribers_behind: int
+    def __init__(self, node_id: _Optional[int] = ..., serving: _Optional[_Iterable[_Union[StreamStatus, _Mapping]]] = ..., following: _Optional[_Iterable[_Union[StreamStatus, _Mapping]]] = ..., calls: _Optional[_Iterable[_Union[CallCount, _Mapping]]] = ..., subscribers_behind: _Optional[int] = ...) -> None: ...
+
 class PayerReport(_message.Message):
     __slots__ = ("originator_node_id", "start_sequence_id", "end_sequence_id", "end_minute_since_epoch", "payers_hash", "node_ids", "payers", "fees")
     ORIGINATOR_NODE_ID_FIELD_NUMBER: _ClassVar[int]

@@ -56,6 +56,11 @@ class ReplicationApiStub:
                 request_serializer=refnode_dot_proto_dot_refnode__pb2.GetHealthRequest.SerializeToString,
                 response_deserializer=refnode_dot_proto_dot_refnode__pb2.GetHealthResponse.FromString,
                 _registered_method=True)
+        self.GetStatus = channel.unary_unary(
+                '/refnode.v1.ReplicationApi/GetStatus',
+                request_serializer=refnode_dot_proto_dot_refnode__pb2.GetStatusRequest.SerializeToString,
+                response_deserializer=refnode_dot_proto_dot_refnode__pb2.GetStatusResponse.FromString,
+                _registered_method=True)
         self.AttestPayerReport = channel.unary_unary(
                 '/refnode.v1.ReplicationApi/AttestPayerReport',
                 request_serializer=refnode_dot_proto_dot_refnode__pb2.AttestPayerReportRequest.SerializeToString,
@@ -92,6 +97,12 @@ class ReplicationApiServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetStatus(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def AttestPayerReport(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -120,6 +131,11 @@ def add_ReplicationApiServicer_to_server(servicer, server):
                     servicer.GetHealth,
                     request_deserializer=refnode_dot_proto_dot_refnode__pb2.GetHealthRequest.FromString,
                     response_serializer=refnode_dot_proto_dot_refnode__pb2.GetHealthResponse.SerializeToString,
+            ),
+            'GetStatus': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetStatus,
+                    request_deserializer=refnode_dot_proto_dot_refnode__pb2.GetStatusRequest.FromString,
+                    response_serializer=refnode_dot_proto_dot_refnode__pb2.GetStatusResponse.SerializeToString,
             ),
             'AttestPayerReport': grpc.unary_unary_rpc_method_handler(
                     servicer.AttestPayerReport,
@@ -237,6 +253,33 @@ class ReplicationApi:
             '/refnode.v1.ReplicationApi/GetHealth',
             refnode_dot_proto_dot_refnode__pb2.GetHealthRequest.SerializeToString,
             refnode_dot_proto_dot_refnode__pb2.GetHealthResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/refnode.v1.ReplicationApi/GetStatus',
+            refnode_dot_proto_dot_refnode__pb2.GetStatusRequest.SerializeToString,
+            refnode_dot_proto_dot_refnode__pb2.GetStatusResponse.FromString,
             options,
             channel_credentials,
             insecure,

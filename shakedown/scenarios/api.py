@@ -20,6 +20,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from shakedown.scenarios.agents import Agent
+
 if TYPE_CHECKING:  # expectations import this module for its types; avoid the cycle at runtime
     from shakedown.scenarios.expectations import Expectation
 
@@ -102,7 +104,7 @@ class Ramp:
         return self.start_s + len(self.rates) * (self.step_s + self.catch_up_s)
 
 
-Workload = Publish | Ramp
+Workload = Publish | Ramp | Agent  # Agent: adversaries and watchers (agents.py)
 
 
 @dataclass(frozen=True)

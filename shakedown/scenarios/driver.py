@@ -18,6 +18,7 @@ from shakedown.client import GatewayClient, NodeClient
 from shakedown.errors import ShakedownError, TimeoutExpired
 from shakedown.ports import free_port
 from shakedown.scenarios.actions import set_rates, verify_now
+from shakedown.scenarios.agents import Agent, AgentContext, run_agent
 from shakedown.scenarios.api import Action, Fault, Publish, Ramp, Scenario
 from shakedown.scenarios.history import History
 from shakedown.scenarios.probe import Probe
@@ -101,8 +102,15 @@ class Driver:
         self.say(f"workload done at t={self.elapsed():.1f}s: {sum(s.acked for s in stats)} acked, "
                  f"{sum(s.failed for s in stats)} not acked")
 
-    def _starter(self, item: Publish | Ramp) -> Callable[[], None]:
+    def _starter(self, item: Publish | Ramp | Agent) -> Callable[[], None]:
         def start() -> None:
+            if isinstance(item, Agent):
+                ctx = AgentContext(self.record, self.history, self.stop, self.elapsed, self.say)
+                agent = threading.Thread(target=run_agent, args=(item, ctx), name=item.label,
+                                         daemon=True)
+                agent.start()
+                self._threads.append(agent)
+                return
             if isinstance(item, Publish):
                 pub = publisher_for(item, self.router, self.history)
                 pub.start()

@@ -25,6 +25,7 @@ from shakedown.scenarios.history import read_history
 from shakedown.scenarios.report import SCHEMA_PATH
 from shakedown.waiting import GiveUp, wait_for
 from tests.deploy.testnets import REPO, leftovers, reap, run_cli
+from tests.scenarios.adversarial import ADVERSARIAL_CAN_FAIL
 from tests.scenarios.conftest import Runner, artifacts_ok, describe
 
 SCHEMA = json.loads(SCHEMA_PATH.read_text())
@@ -68,6 +69,7 @@ CAN_FAIL: dict[str, tuple[dict[int, dict[str, str]], tuple[str, ...]]] = {
     "stuck-state-detection": ({300: {"REFNODE_ATTEST_ENABLED": OFF},
                                400: {"REFNODE_ATTEST_ENABLED": OFF}}, ("reports-settled",)),
 }
+CAN_FAIL.update(ADVERSARIAL_CAN_FAIL)
 CI_FAIL = ("chaos-node-down",)
 
 
