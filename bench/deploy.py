@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import socket
 import subprocess
 import sys
 import tempfile
@@ -32,6 +31,7 @@ from shakedown.deploy import chain, db, gateway, node, proxy
 from shakedown.deploy.docker import LABEL_TESTNET, ContainerSpec
 from shakedown.images import connect, ensure_images
 from shakedown.model import Images, Testnet
+from shakedown.ports import free_port_base
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -54,26 +54,11 @@ def timed(fn: Callable[[], Any]) -> float:
     return time.monotonic() - started
 
 
-def free_base(nodes: int) -> int:
-    """A port base whose block is free on 127.0.0.1."""
-    for base in range(41000, 64000, 100):
-        ok = True
-        for port in [*range(base, base + 4), *range(base + 10, base + 10 + nodes)]:
-            with socket.socket() as s:
-                try:
-                    s.bind(("127.0.0.1", port))
-                except OSError:
-                    ok = False
-                    break
-        if ok:
-            return base
-    raise RuntimeError("no free port block")
-
-
-def make_testnet(folder: Path, nodes: int, images: Images) -> tuple[Testnet, Path]:
-    """A fresh testnet model and its inventory file, images pinned."""
+def make_testnet(folder: Path, nodes: int, images: Images,
+                 **extra: object) -> tuple[Testnet, Path]:
+    """A fresh testnet model and its inventory file, images pinned; ``extra`` host data."""
     name = f"bench-{uuid.uuid4().hex[:6]}"
-    data = {"testnet": name, "nodes": nodes, "port_base": free_base(nodes),
+    data = {"testnet": name, "nodes": nodes, "port_base": free_port_base(nodes), **extra,
             "record_path": str(folder / name / "deployment.json"),
             "images": {"node": images.node, "anvil": images.anvil, "postgres": images.postgres,
                        "toxiproxy": images.toxiproxy}}

@@ -1,15 +1,19 @@
 """Anvil's well-known accounts, split by role so no two parts of a testnet share a key.
 
 Locally every key derives from anvil's public test mnemonic (HD path m/44'/60'/0'/0/<index>);
-anvil funds them all when started with ``--accounts 100`` (``shakedown.procs.anvil`` does).
-These keys are public knowledge: fine for a local chain, never for anything else.
+anvil funds them all when started with ``--accounts 220`` (the deploy's chain role and
+``shakedown.procs.anvil`` do). These keys are public knowledge: fine for a local chain, never
+for anything else.
 
-Role split (account indices):
+Role split (account indices). The first 100 kept their places when the node pools grew from 30
+to 90 nodes, so nodes 0-29 sign with the keys they always had:
 
     admin            0        deploys and administers the contracts
     (spare)          1-9      free for tests and tools
-    node signers     10-39    node n signs envelopes and attestations with index 10 + n
-    node owners      40-69    node n claims and withdraws fees with index 40 + n
+    node signers     10-39    node n (0-29) signs envelopes and attestations with index 10 + n,
+                     100-159  node n (30-89) with index 70 + n
+    node owners      40-69    node n (0-29) claims and withdraws fees with index 40 + n,
+                     160-219  node n (30-89) with index 130 + n
     payers           70-89    deposit into the PayerRegistry
     gateways         90-99    sign payer envelopes
 
@@ -18,20 +22,22 @@ Role split (account indices):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import cache
 
 from eth_account import Account
+from eth_account.hdaccount import key_from_seed, seed_from_mnemonic
 from eth_account.signers.local import LocalAccount
 
 from shakedown.errors import ConfigError
 
 ANVIL_MNEMONIC = "test test test test test test test test test test test junk"
-ANVIL_ACCOUNT_COUNT = 100
+ANVIL_ACCOUNT_COUNT = 220
 HD_PATH = "m/44'/60'/0'/0/{index}"
 
 ADMIN_INDEX = 0
-NODE_SIGNERS = range(10, 40)
-NODE_OWNERS = range(40, 70)
+NODE_SIGNERS = (*range(10, 40), *range(100, 160))
+NODE_OWNERS = (*range(40, 70), *range(160, 220))
 PAYERS = range(70, 90)
 GATEWAYS = range(90, 100)
 
@@ -39,19 +45,21 @@ Account.enable_unaudited_hdwallet_features()
 
 
 @cache
+def _seed() -> bytes:
+    return seed_from_mnemonic(ANVIL_MNEMONIC, "")  # PBKDF2: once per process, not per key
+
+
+@cache
 def anvil_account(index: int) -> LocalAccount:
-    """The anvil account at ``index`` (0-99), derived once and cached (derivation is slow)."""
+    """The anvil account at ``index`` (0-219), derived once and cached (derivation is slow)."""
     if not 0 <= index < ANVIL_ACCOUNT_COUNT:
         raise ConfigError(f"anvil account index {index} out of range 0-{ANVIL_ACCOUNT_COUNT - 1}")
-    return Account.from_mnemonic(ANVIL_MNEMONIC, account_path=HD_PATH.format(index=index))
+    return Account.from_key(key_from_seed(_seed(), HD_PATH.format(index=index)))
 
 
-def _from_pool(role: str, pool: range, n: int) -> LocalAccount:
+def _from_pool(role: str, pool: Sequence[int], n: int) -> LocalAccount:
     if not 0 <= n < len(pool):
-        raise ConfigError(
-            f"no anvil key for {role} #{n}: the pool holds {len(pool)} "
-            f"(indices {pool.start}-{pool.stop - 1})"
-        )
+        raise ConfigError(f"no anvil key for {role} #{n}: the pool holds {len(pool)}")
     return anvil_account(pool[n])
 
 

@@ -19,6 +19,9 @@ from shakedown.errors import ConfigError
 ROLES = ("chain", "proxy", "db", "node", "gateway")
 RUNTIMES = ("docker", "systemd")
 NODE_ID_STEP = 100  # the NodeRegistry assigns 100, 200, 300, ... in registration order
+# Node identities a testnet (and churn) can give out: the key pool of shakedown.keys holds 90,
+# and node k's host port base+10+k stays below the block's systemd listeners at base+100.
+MAX_NODES = 90
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 _REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -239,7 +242,7 @@ class Testnet:
         if runtime not in RUNTIMES:
             raise ConfigError(f"runtime {runtime!r}: use one of {', '.join(RUNTIMES)}")
         roles = _roles(data.get("roles", ROLES))
-        count = _int(data, "nodes", 3, 1, 30)
+        count = _int(data, "nodes", 3, 1, MAX_NODES)
         envs = _node_envs(data, count)
         nodes = tuple(NodeModel(k, (k + 1) * NODE_ID_STEP, envs.get((k + 1) * NODE_ID_STEP, ()))
                       for k in range(count))

@@ -14,12 +14,13 @@ from typing import Any
 import docker
 import pytest
 
-from tests.deploy.testnets import Net, free_port_base, reap, write_inventory
+from shakedown.ports import free_port_base
+from tests.deploy.testnets import Net, reap, write_inventory
 
 # Marked tests that take many minutes: deselected unless ``-m`` names their marker. Done here
 # rather than with ``-m`` in addopts, which would also reach the verify suite (its ``-m``
 # selects check groups) when a scenario run starts it from this checkout.
-ON_REQUEST = ("catalogue", "vm", "limits")
+ON_REQUEST = ("catalogue", "vm", "scale", "long")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -60,7 +61,7 @@ def make_net(tmp_path_factory: pytest.TempPathFactory, images: dict[str, str],
 
     def make(prefix: str = "sdt", **data: Any) -> Net:
         name = f"{prefix}-{uuid.uuid4().hex[:6]}"
-        base = data.pop("port_base", None) or free_port_base()
+        base = data.pop("port_base", None) or free_port_base(int(data.get("nodes", 3)))
         folder = tmp_path_factory.mktemp(name)
         record = folder / "deployment.json"
         host_data = {"testnet": name, "roles": ["chain", "proxy", "db", "node", "gateway"],

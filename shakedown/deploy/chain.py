@@ -9,7 +9,7 @@ from web3 import Web3
 
 from shakedown.chain.deploy import deploy_contracts
 from shakedown.deploy import docker, record, systemd
-from shakedown.deploy.steps import step
+from shakedown.deploy.steps import announce, announced, plan_announcement, planned, step
 from shakedown.keys import ANVIL_ACCOUNT_COUNT, ANVIL_MNEMONIC, admin_account
 from shakedown.model import ANVIL_PORT, Images, Testnet
 from shakedown.waiting import wait_for
@@ -70,6 +70,18 @@ def contracts(testnet: Testnet) -> None:
          done=lambda: contracts_present(testnet), action=lambda: deploy_and_record(testnet))
 
 
+def _chain_key(testnet: Testnet) -> str:
+    return f"{testnet.name}: contracts on the chain"
+
+
+def contracts_ready(testnet: Testnet) -> bool:
+    """What units that name the contracts wait for on other hosts: the chain's host of this
+    run announced them (after restarting anvil, if it did); when no host of this run deploys
+    the chain (one role's script), the recorded contracts answer on the chain."""
+    key = _chain_key(testnet)
+    return announced(key) if planned(key) else contracts_present(testnet)
+
+
 @deploy("chain")
 def chain(testnet: Testnet, images: Images) -> None:
     docker.container(name=f"{testnet.name}: chain container", spec=chain_spec(testnet, images))
@@ -87,3 +99,6 @@ def chain_on_host(testnet: Testnet) -> None:
               dest=f"{systemd.Paths(testnet.name).bin}/anvil", mode="755")
     systemd.unit(name=f"{testnet.name}: chain unit", spec=chain_unit(testnet))
     contracts(testnet)
+    plan_announcement(_chain_key(testnet))
+    announce(name=f"{testnet.name}: contracts ready for the other hosts",
+             key=_chain_key(testnet))

@@ -12,8 +12,14 @@ from shakedown.model import POSTGRES_PORT, HostModel, Images, NodeModel, Testnet
 from shakedown.waiting import wait_for
 
 PGDATA = "/var/lib/postgresql/data"
-# fsync off: a testnet's data is disposable, its speed is not.
-SETTINGS = ("-c", "fsync=off", "-c", "max_connections=200")
+NODE_CONNECTIONS = 10  # a node's pool holds up to 8; verify and status open one more each
+
+
+def settings(testnet: Testnet) -> tuple[str, ...]:
+    """fsync off: a testnet's data is disposable, its speed is not. Connections for every node
+    the server serves (200 up to 10 nodes, so small testnets keep their spec hash)."""
+    connections = max(200, NODE_CONNECTIONS * len(testnet.nodes) + 100)
+    return ("-c", "fsync=off", "-c", f"max_connections={connections}")
 
 
 def volume_name(testnet: Testnet) -> str:
@@ -24,7 +30,7 @@ def db_spec(testnet: Testnet, images: Images) -> docker.ContainerSpec:
     return docker.ContainerSpec(
         testnet=testnet.name, service="db", image=images.postgres, network=testnet.network,
         env=(("POSTGRES_FSYNC", "off"),), secret_env=(("POSTGRES_PASSWORD", testnet.db_password),),
-        command=SETTINGS, ports=((testnet.ports.db, POSTGRES_PORT),),
+        command=settings(testnet), ports=((testnet.ports.db, POSTGRES_PORT),),
         volumes=((volume_name(testnet), PGDATA),), bind=testnet.address,
     )
 
@@ -33,7 +39,7 @@ def db_unit(testnet: Testnet) -> systemd.UnitSpec:
     """The distribution's PostgreSQL server on the testnet's own cluster and port."""
     pgdata = f"{systemd.Paths(testnet.name).data}/db"
     line = " ".join([f"exec {systemd.PG_BIN}/postgres -D {pgdata} -p {testnet.ports.db}",
-                     "-c listen_addresses=0.0.0.0", *SETTINGS])
+                     "-c listen_addresses=0.0.0.0", *settings(testnet)])
     return systemd.UnitSpec(testnet.name, "db", ("/bin/sh", "-c", line), user="postgres")
 
 

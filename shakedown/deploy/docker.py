@@ -177,7 +177,10 @@ def remove_testnet(testnet: str):  # type: ignore[no-untyped-def]
         host.noop(f"nothing of testnet {testnet} left")
         return
     if names:
-        yield "docker rm -f -v " + " ".join(names)
+        # Once more for what is left: under load the engine may give up killing one of many
+        # ("did not receive an exit event") and finish it on the second call.
+        mine = f"$(docker ps -aq --filter label={LABEL_TESTNET}={testnet})"
+        yield f"docker rm -f -v {' '.join(names)} || docker rm -f -v {mine}"
     if networks:
         yield "docker network rm " + " ".join(networks)
     if volumes:

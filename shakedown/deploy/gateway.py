@@ -6,8 +6,9 @@ from __future__ import annotations
 from pyinfra.api import deploy
 
 from shakedown.deploy import docker, systemd
-from shakedown.deploy.node import Env, contracts_of, log_tail
-from shakedown.deploy.steps import step
+from shakedown.deploy.chain import contracts_ready
+from shakedown.deploy.node import PEER_WAIT_S, Env, contracts_of, log_tail
+from shakedown.deploy.steps import after, step
 from shakedown.errors import TimeoutExpired
 from shakedown.keys import gateway as gateway_key
 from shakedown.keys import key_hex
@@ -34,8 +35,8 @@ def gateway_spec(testnet: Testnet, images: Images) -> docker.ContainerSpec:
 
 def gateway_unit(testnet: Testnet, here: HostModel, build: str) -> systemd.UnitSpec:
     env, secrets = gateway_env(testnet, testnet.ports.gateway, here)
-    binary = f"{systemd.Paths(testnet.name).venv}/bin/refnode-gateway"
-    return systemd.UnitSpec(testnet.name, "gateway", (binary,),
+    python = f"{systemd.Paths(testnet.name).venv}/bin/python"
+    return systemd.UnitSpec(testnet.name, "gateway", (python, "-m", "refnode.gateway"),
                             env=(*env, ("SHAKEDOWN_BUILD", build)), secret_env=secrets)
 
 
@@ -82,6 +83,9 @@ def gateway(testnet: Testnet, images: Images) -> None:
 @deploy("gateway unit")
 def gateway_on_host(testnet: Testnet, here: HostModel, build: str) -> None:
     if testnet.gateways:
+        after(name=f"{testnet.name}: contracts for the gateway", timeout=PEER_WAIT_S,
+              what=f"{here.name}: the contracts deployed from {testnet.role_host('chain').name}",
+              ready=lambda: contracts_ready(testnet))
         systemd.unit(name=f"{testnet.name}: gateway unit",
                      spec=lambda: gateway_unit(testnet, here, build))
         healthy(testnet)

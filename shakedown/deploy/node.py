@@ -12,9 +12,10 @@ from pyinfra.api import deploy
 from shakedown.chain.ops import Chain
 from shakedown.chain.records import ContractAddresses
 from shakedown.deploy import docker, record, systemd
-from shakedown.deploy.chain import web3_for
+from shakedown.deploy.chain import contracts_ready, web3_for
+from shakedown.deploy.db import databases_present
 from shakedown.deploy.docker import ContainerSpec
-from shakedown.deploy.steps import step
+from shakedown.deploy.steps import after, step
 from shakedown.errors import TimeoutExpired, UnreachableError
 from shakedown.keys import admin_account, key_hex, node_owner, node_signer
 from shakedown.model import NODE_PORT, HostModel, Images, NodeModel, Testnet
@@ -43,10 +44,21 @@ def node_env(testnet: Testnet, node: NodeModel, listen: int) -> tuple[Env, Env]:
         ("REFNODE_PAYER_REPORT_MANAGER", contracts.get("payer_report_manager", "")),
         ("REFNODE_LISTEN", f"0.0.0.0:{listen}"),
         ("REFNODE_NODE_ID", str(node.node_id)),
+        *_scale_env(testnet),
         *node.env,
     )
     secrets = (("REFNODE_SIGNER_KEY", key_hex(node_signer(node.index))), ("REFNODE_DB_DSN", dsn))
     return env, secrets
+
+
+def _scale_env(testnet: Testnet) -> Env:
+    """Beyond 10 nodes every node reads the whole registry less often (every n/5 seconds: 10 s
+    at 50 nodes): n nodes reading n entries every 2 s is n^2 work on the chain and on the nodes
+    that would keep two cores busy at 50 nodes. Membership changes then take that long to be
+    seen. An inventory's node_env still wins."""
+    if len(testnet.nodes) <= 10:
+        return ()
+    return (("REFNODE_REGISTRY_REFRESH_S", f"{len(testnet.nodes) / 5:g}"),)
 
 
 def node_spec(testnet: Testnet, node: NodeModel, images: Images,
@@ -66,8 +78,8 @@ def node_spec(testnet: Testnet, node: NodeModel, images: Images,
 def node_unit(testnet: Testnet, node: NodeModel, build: str) -> systemd.UnitSpec:
     """refnode from the host's virtualenv on the node's own port; ``build`` restarts it."""
     env, secrets = node_env(testnet, node, testnet.ports.nodes[node.index])
-    binary = f"{systemd.Paths(testnet.name).venv}/bin/refnode"
-    return systemd.UnitSpec(testnet.name, node.name, (binary,),
+    python = f"{systemd.Paths(testnet.name).venv}/bin/python"
+    return systemd.UnitSpec(testnet.name, node.name, (python, "-m", "refnode.node"),
                             env=(*env, ("SHAKEDOWN_BUILD", build)), secret_env=secrets)
 
 
@@ -177,12 +189,23 @@ def nodes(testnet: Testnet, images: Images) -> None:
          done=lambda: nodes_healthy(testnet), action=lambda: wait_nodes_healthy(testnet))
 
 
+PEER_WAIT_S = 900  # for another host's work; cut short when a host of the run fails
+
+
 @deploy("node units")
 def nodes_on_host(testnet: Testnet, here: HostModel, build: str) -> None:
-    """Registration runs once, from the chain's host; each host runs its own nodes."""
-    if here.has("chain"):
-        registration(testnet)
+    """Each host runs its own nodes, once the contracts (their settings) and their databases
+    (perhaps on another host) exist; registration runs once, from the chain's host."""
     mine = testnet.nodes_on(here)
+    if not mine:
+        return
+    after(name=f"{testnet.name}: contracts for {here.name}'s nodes", timeout=PEER_WAIT_S,
+          what=f"{here.name}: the contracts deployed from {testnet.role_host('chain').name}",
+          ready=lambda: contracts_ready(testnet))
+    db_hosts = list(dict.fromkeys(testnet.db_host(n) for n in mine))
+    after(name=f"{testnet.name}: databases for {here.name}'s nodes", timeout=PEER_WAIT_S,
+          what=f"{here.name}: node databases on {', '.join(h.name for h in db_hosts)}",
+          ready=lambda: all(databases_present(testnet, h) for h in db_hosts))
     for node in mine:
         systemd.unit(name=f"{testnet.name}: {node.name} unit",
                      spec=partial(node_unit, testnet, node, build))

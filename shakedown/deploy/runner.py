@@ -30,7 +30,9 @@ def run_pyinfra(inventory: Path, script: str, verbose: bool, *, timeout_s: float
     ``timeout_s`` kills pyinfra when it runs longer; ``new_session`` keeps a terminal's Ctrl-C
     away from it (teardown must finish even when the user interrupts the run).
     """
-    cmd = [sys.executable, "-m", "pyinfra", "-y", str(inventory.resolve()),
+    # --no-wait: every host runs its own operations at once, not in step with the slowest
+    # host at each; the deploy says itself what one host waits for (shakedown.deploy.steps).
+    cmd = [sys.executable, "-m", "pyinfra", "-y", "--no-wait", str(inventory.resolve()),
            str(REPO_ROOT / "deploy" / script)]
     lines: list[str] = []
     started = time.time()
@@ -58,17 +60,30 @@ def run_pyinfra(inventory: Path, script: str, verbose: bool, *, timeout_s: float
         debug_log.unlink(missing_ok=True)
     if timeout_s and proc.returncode == -signal.SIGKILL:
         raise DeployFailed(f"pyinfra {script}: killed after {timeout_s:g}s without finishing")
-    if proc.returncode != 0:
+    # pyinfra 3.10 exits 0 with --no-wait even when an operation failed: read its results too.
+    if proc.returncode != 0 or _errors(output):
         raise DeployFailed(f"pyinfra {script} failed: {_last_error(output)}")
     return _summary(output)
 
 
 def _last_error(output: str) -> str:
     """``<operation>: <its first error line>`` from pyinfra's output, host prefixes removed."""
-    failed = [ln.split("StepFailed: ", 1)[1] for ln in output.splitlines() if "StepFailed: " in ln]
-    block = output.rsplit("--> Starting operation:", 1)
-    operation = block[1].splitlines()[0].strip() if len(block) == 2 else "pyinfra"
-    lines = [re.sub(r"^\[[^]]+\]\s*", "", ln.strip()) for ln in block[-1].splitlines()[1:]]
+    stopped = re.findall(r"PyinfraError: Error in operation (.+) on (\S+)$", output, re.M)
+    if stopped:  # --no-wait: hosts log at once; read the first failed host's own lines
+        operation, name = stopped[0]
+        mine = [ln.strip()[len(name) + 2:].strip() for ln in output.splitlines()
+                if ln.strip().startswith(f"[{name}]")]
+        mine = mine[:next((k for k, ln in enumerate(mine) if ln.startswith("Error:")),
+                          len(mine))]
+        status = re.compile(r"^(Success|No changes|Skipped|Connected|Ready:)")
+        lines = [ln for ln in mine if not status.match(ln)]
+    else:
+        block = output.rsplit("--> Starting operation:", 1)
+        operation = block[1].splitlines()[0] if len(block) == 2 else "pyinfra"
+        lines = [re.sub(r"^\[[^]]+\]\s*", "", ln.strip()) for ln in block[-1].splitlines()[1:]]
+    operation = operation.strip()
+    failed = [ln.split("StepFailed: ", 1)[1]
+              for ln in (lines if stopped else output.splitlines()) if "StepFailed: " in ln]
     if failed:
         return f"{operation}: {failed[-1].strip()}"
     lines = [ln for ln in lines if ln and not ln.startswith("-->")]
@@ -78,6 +93,12 @@ def _last_error(output: str) -> str:
                 and not noise.search(line):
             return f"{operation}: {line}"
     return f"{operation}: {lines[-1] if lines else 'failed'}"
+
+
+def _errors(output: str) -> int:
+    """The error count of pyinfra's results table (its ``Grand total`` row)."""
+    match = re.search(r"Grand total\s+\d+\s+\S+\s+(\S+)", output)
+    return int(match.group(1)) if match and match.group(1).isdigit() else 0
 
 
 def _summary(output: str) -> str:

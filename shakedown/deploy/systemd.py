@@ -21,7 +21,9 @@ from typing import Any
 from pyinfra import host
 from pyinfra.api import FactBase, FileUploadCommand, StringCommand, operation
 from pyinfra.api.hiddenvalue import HiddenValue
+from pyinfra.facts.deb import DebPackages
 from pyinfra.facts.files import FileContents
+from pyinfra.operations import apt
 
 from shakedown.deploy.docker import spec_table
 from shakedown.deploy.wheelhouse import Wheelhouse
@@ -176,25 +178,39 @@ def unit(spec: UnitSpec | Callable[[], UnitSpec]):  # type: ignore[no-untyped-de
 
 
 @operation()
+def packages(names: list[str]):  # type: ignore[no-untyped-def]
+    """Debian packages the roles need; the index is updated only when one is missing, so
+    provisioned hosts (and twenty at once) do not all fetch it."""
+    installed = host.get_fact(DebPackages)
+    missing = [n for n in names if n not in installed]
+    if not missing:
+        host.noop("packages are installed")
+        return
+    yield from apt.update._inner(cache_time=86400)
+    yield from apt.packages._inner(packages=missing)
+
+
+@operation()
 def venv(testnet: str, wheels: Wheelhouse):  # type: ignore[no-untyped-def]
-    """A virtualenv with the project from the wheelhouse; replaced when the build changes."""
+    """A virtualenv holding the project as the wheelhouse installed it on the controller:
+    upload, unpack, no pip on the host; replaced when the build changes."""
     p = Paths(testnet)
     marker = f"{p.venv}/.shakedown-build"
     if host.get_fact(FileContents, path=marker) == [wheels.digest]:
         host.noop(f"venv {p.venv} has build {wheels.digest}")
         return
-    tarball, unpacked = f"{p.root}/wheelhouse.tar", f"{p.root}/wheelhouse"
+    site = f"{p.venv}/lib/python{wheels.python}/site-packages"
+    tarballs = [f"{p.root}/{layer.name}" for layer in wheels.layers]
     yield f"install -d {p.root}"
-    yield FileUploadCommand(str(wheels.path), tarball)
-    project, *deps = wheels.requirements
-    pip = f"{p.venv}/bin/pip install -q --no-index --disable-pip-version-check " \
-        f"--find-links {unpacked}"
-    # The project without its controller-side dependencies (pyinfra, docker...): hosts run
-    # only what the wheelhouse carries.
-    yield (f"rm -rf {unpacked} {p.venv} && mkdir {unpacked} && tar -xf {tarball} -C {unpacked}"
-           f" && python3 -m venv {p.venv}"
-           f" && {pip} {' '.join(shlex.quote(d) for d in deps)} && {pip} --no-deps {project}"
-           f" && echo {wheels.digest} > {marker} && rm -rf {unpacked} {tarball}")
+    for layer, tarball in zip(wheels.layers, tarballs, strict=True):
+        yield FileUploadCommand(str(layer), tarball)
+    unpack = " && ".join(f"tar -xzf {t} -C {site}" for t in tarballs)
+    # Built by a controller python of another version: compile here, once, as root (the
+    # services' dynamic users could not write their bytecode caches).
+    compile_here = "" if wheels.compiled else f" && python3 -m compileall -q -j 0 {site}"
+    yield (f"rm -rf {p.venv} && python3 -m venv --without-pip {p.venv} && mkdir -p {site}"
+           f" && {unpack}{compile_here}"
+           f" && echo {wheels.digest} > {marker} && rm -f {' '.join(tarballs)}")
 
 
 @operation()
@@ -210,7 +226,7 @@ def postgres_cluster(testnet: str, password: str):  # type: ignore[no-untyped-de
     yield StringCommand("printf %s", HiddenValue(shlex.quote(password), "***"), ">", pwfile)
     yield (f"cd / && runuser -u postgres -- {PG_BIN}/initdb -D {pgdata} -U postgres"
            f" --pwfile={pwfile} --auth-local=peer --auth-host=scram-sha-256 --no-instructions"
-           " --encoding=UTF8 --locale=C.UTF-8"
+           " --encoding=UTF8 --locale=C.UTF-8 --no-sync"  # disposable data, as fsync=off
            f" > /dev/null && rm -f {pwfile}"
            f" && echo 'host all all 0.0.0.0/0 scram-sha-256' >> {pgdata}/pg_hba.conf")
 

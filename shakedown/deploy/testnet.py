@@ -1,7 +1,13 @@
 """The whole testnet: on a Docker host (network, then chain, proxy, db, nodes, gateway as
 containers), or over SSH hosts (packages, the project's virtualenv, then each role the host
-carries as systemd units). pyinfra runs each operation on every host before the next, so the
-chain's contracts exist before any host writes a node's unit."""
+carries as systemd units).
+
+Hosts provision at once: ``shakedown up`` runs pyinfra with ``--no-wait``, so each host goes
+through its own operations without waiting for the slowest host at every one. Only the true
+dependencies order work across hosts, as explicit waits (``steps.after``): units that name the
+contracts wait for the chain's host to announce them, nodes wait for their databases; a node
+answers once the chain's host registered it. Without ``--no-wait`` pyinfra's order (every
+operation on every host before the next) holds them as well."""
 
 from __future__ import annotations
 
@@ -14,7 +20,7 @@ from shakedown.deploy.chain import chain, chain_on_host
 from shakedown.deploy.db import db, db_on_host
 from shakedown.deploy.gateway import gateway, gateway_on_host
 from shakedown.deploy.images import images_for
-from shakedown.deploy.node import nodes, nodes_on_host
+from shakedown.deploy.node import nodes, nodes_on_host, registration
 from shakedown.deploy.proxy import proxy, proxy_on_host
 from shakedown.deploy.steps import step
 from shakedown.errors import ConfigError
@@ -69,7 +75,6 @@ def testnet_up(testnet: Testnet) -> None:
 def _on_host(testnet: Testnet, only: str | None = None) -> None:
     """The roles of the host pyinfra is running this for (systemd runtime), or just ``only``."""
     from pyinfra import host
-    from pyinfra.operations import apt
 
     from shakedown.deploy.wheelhouse import wheelhouse
 
@@ -77,8 +82,12 @@ def _on_host(testnet: Testnet, only: str | None = None) -> None:
     roles = {r for r in here.roles if only in (None, r)}
     packages = PACKAGES["base"] + (PACKAGES["db"] if "db" in roles else []) + \
         (PACKAGES["venv"] if roles & PYTHON_ROLES else [])
-    apt.packages(name=f"{testnet.name}: packages", packages=packages, update=True,
-                 cache_time=86400)
+    systemd.packages(name=f"{testnet.name}: packages", names=packages)
+    # The chain and the registrations first: every other host's nodes wait on them.
+    if "chain" in roles:
+        chain_on_host(testnet=testnet)
+    if here.has("chain") and only in (None, "node"):
+        registration(testnet)
     build = ""
     if roles & PYTHON_ROLES:
         python = host.get_fact(systemd.HostPython)
@@ -87,13 +96,11 @@ def _on_host(testnet: Testnet, only: str | None = None) -> None:
         wheels = wheelhouse(python)
         systemd.venv(name=f"{testnet.name}: virtualenv", testnet=testnet.name, wheels=wheels)
         build = wheels.digest
-    if "chain" in roles:
-        chain_on_host(testnet=testnet)
     if "db" in roles:
         db_on_host(testnet=testnet, here=here)
     if "proxy" in roles:
         proxy_on_host(testnet=testnet, here=here, build=build)
-    if "node" in roles or (here.has("chain") and only in (None, "node")):  # registration
+    if "node" in roles:
         nodes_on_host(testnet=testnet, here=here, build=build)
     if "gateway" in roles:
         gateway_on_host(testnet=testnet, here=here, build=build)

@@ -17,7 +17,14 @@ from shakedown.deploy.images import images_for
 from shakedown.deploy.node import node_spec, wait_node_healthy
 from shakedown.errors import FaultError
 from shakedown.keys import admin_account, node_owner, node_signer
-from shakedown.model import NODE_ID_STEP, NODE_PORT, POSTGRES_PORT, NodeModel, Testnet
+from shakedown.model import (
+    MAX_NODES,
+    NODE_ID_STEP,
+    NODE_PORT,
+    POSTGRES_PORT,
+    NodeModel,
+    Testnet,
+)
 from shakedown.ports import free_port
 from shakedown.toxiproxy import ToxiproxyClient
 
@@ -26,8 +33,9 @@ def next_node(testnet: Testnet, record: dict[str, Any]) -> NodeModel:
     """The node the registry will create next: index = nodes registered so far."""
     chain = _chain(record)
     index = len(chain.all_nodes())
-    if index >= 30:
-        raise FaultError("churn-add: the key pool holds 30 node identities; all are used")
+    if index >= MAX_NODES:
+        raise FaultError(f"churn-add: the key pool holds {MAX_NODES} node identities; "
+                         "all are used")
     return NodeModel(index, (index + 1) * NODE_ID_STEP)
 
 

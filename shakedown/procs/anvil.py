@@ -44,7 +44,7 @@ class _PortTaken(UnreachableError):
 
 
 class AnvilProcess:
-    """anvil on 127.0.0.1, chain id 31337, the 100 well-known accounts funded."""
+    """anvil on 127.0.0.1, chain id 31337, the well-known accounts of shakedown.keys funded."""
 
     def __init__(
         self,

@@ -13,7 +13,6 @@ removes exactly what carries its label at the end, like ``shakedown down``.
 from __future__ import annotations
 
 import dataclasses
-import random
 import secrets
 import subprocess
 from dataclasses import dataclass
@@ -24,21 +23,10 @@ from shakedown.deploy.docker import LABEL_SERVICE, LABEL_TESTNET
 from shakedown.deploy.record import load_record
 from shakedown.errors import ConfigError, NotFoundError, UnreachableError
 from shakedown.model import GATEWAY_PORT, Testnet, load_inventory
-from shakedown.ports import port_is_free
+from shakedown.ports import free_port_base
 from shakedown.scenarios.api import Topology
 
 NAME_PREFIX = "sds"
-_ports_rng = random.SystemRandom()  # never the scenario's seeded RNG: ports are not the schedule
-
-
-def free_port_base(tries: int = 200) -> int:
-    """A base whose block (base..base+3, base+10..base+19) is free on 127.0.0.1 right now."""
-    for _ in range(tries):
-        base = _ports_rng.randrange(30000, 60000, 100)
-        if all(port_is_free("127.0.0.1", p) for p in [*range(base, base + 4),
-                                                        *range(base + 10, base + 40)]):
-            return base
-    raise UnreachableError("no free block of host ports found between 30000 and 60000")
 
 
 def testnet_name(scenario: str) -> str:
@@ -82,7 +70,8 @@ class RunTestnet:
         data: dict[str, Any] = {
             "testnet": name, "roles": ["chain", "proxy", "db", "node", "gateway"],
             "nodes": topology.nodes, "gateways": topology.gateways,
-            "port_base": free_port_base(), "record_path": str(run_dir / "deployment.json"),
+            "port_base": free_port_base(topology.nodes),
+            "record_path": str(run_dir / "deployment.json"),
             "images": {**images, **dict(topology.images)},
         }
         if topology.node_env:

@@ -71,14 +71,9 @@ def render_png(view: RunView, title: str) -> bytes:
                       bottom=[acks.get(s, 0) for s in seconds], color="#d62828",
                       label="not acked/s")
     ax_tp.set_ylabel("throughput\n(envelopes/s)")
-    styles = ["-", "--", ":", "-."]
-    for k, (name, points) in enumerate(sorted(_dict(data["lag"]).items())):
-        ax_lag.plot([p[0] for p in points], [p[1] for p in points], label=name, lw=1.6,
-                    ls=styles[k % len(styles)])
+    _per_node(ax_lag, _dict(data["lag"]))
     ax_lag.set_ylabel("replication lag\n(envelopes behind)")
-    for k, (name, points) in enumerate(sorted(_dict(data["counts"]).items())):
-        ax_count.plot([p[0] for p in points], [p[1] for p in points], label=name, lw=1.6,
-                      ls=styles[k % len(styles)])
+    _per_node(ax_count, _dict(data["counts"]))
     ax_count.set_ylabel("envelopes stored\nper node")
     ax_count.set_xlabel("seconds since the workload started")
     _shade(view, axes)
@@ -92,6 +87,20 @@ def render_png(view: RunView, title: str) -> bytes:
     fig.savefig(buf, format="png", dpi=90)
     plt.close(fig)
     return buf.getvalue()
+
+
+LEGEND_NODES = 8  # beyond this many nodes, one thin line each and one legend entry
+
+
+def _per_node(ax: object, series: dict[str, list[tuple[float, int]]]) -> None:
+    """One line per node, named in the legend; many nodes as thin unnamed lines."""
+    styles = ["-", "--", ":", "-."]
+    many = len(series) > LEGEND_NODES
+    for k, (name, points) in enumerate(sorted(series.items())):
+        label = (f"{len(series)} nodes, one line each" if k == 0 else None) if many else name
+        ax.plot([p[0] for p in points], [p[1] for p in points],  # type: ignore[attr-defined]
+                label=label, lw=0.7 if many else 1.6, ls="-" if many else styles[k % len(styles)],
+                alpha=0.6 if many else 1.0)
 
 
 def _dict(value: object) -> dict[str, list[tuple[float, int]]]:

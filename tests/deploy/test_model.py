@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from shakedown import keys
 from shakedown.deploy.docker import ContainerSpec
 from shakedown.errors import ConfigError
-from shakedown.model import Testnet, load_inventory
+from shakedown.model import MAX_NODES, Testnet, load_inventory
 
 
 def test_defaults_give_the_local_topology() -> None:
@@ -31,7 +32,8 @@ def test_roles_come_out_in_deploy_order() -> None:
         ({"roles": ["chain", "blockchain"]}, "unknown role 'blockchain'"),
         ({"roles": "chain"}, "roles: expected a list"),
         ({"testnet": "Bad Name"}, "testnet name 'Bad Name'"),
-        ({"nodes": 0}, "nodes: 0 is outside 1-30"),
+        ({"nodes": 0}, "nodes: 0 is outside 1-90"),
+        ({"nodes": 91}, "nodes: 91 is outside 1-90"),
         ({"nodes": "three"}, "nodes: expected an integer"),
         ({"port_base": 80}, "port_base: 80 is outside"),
         ({"node_env": {200: {"bad key": "x"}}}, "node_env[200]"),
@@ -40,7 +42,7 @@ def test_roles_come_out_in_deploy_order() -> None:
         ({"nodes": 3.5}, "nodes: expected an integer, got 3.5"),
         ({"nodes": "3.5"}, "nodes: expected an integer, got '3.5'"),
         ({"nodes": True}, "nodes: expected an integer, got True"),
-        ({"nodes": -1}, "nodes: -1 is outside 1-30"),
+        ({"nodes": -1}, "nodes: -1 is outside 1-90"),
         ({"nodes": None}, "nodes: expected an integer, got None"),
         ({"port_base": 30000.9}, "port_base: expected an integer, got 30000.9"),
         ({"port_base": "-30000"}, "port_base: expected an integer, got '-30000'"),
@@ -60,6 +62,22 @@ def test_bad_data_is_one_line(data: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError, match=r"^[^\n]+$") as raised:
         Testnet.from_data(data)
     assert message in str(raised.value)
+
+
+def test_ninety_nodes_get_their_own_keys_ids_and_ports() -> None:
+    t = Testnet.from_data({"testnet": "sd", "nodes": MAX_NODES, "port_base": 30000})
+    assert [n.node_id for n in t.nodes][-1] == 9000
+    ports = list(t.ports.all().values())
+    assert len(set(ports)) == len(ports) and max(ports) < 30100  # below the systemd listeners
+    signers = {keys.node_signer(n.index).address for n in t.nodes}
+    owners = {keys.node_owner(n.index).address for n in t.nodes}
+    others = {keys.admin_account().address, *(keys.payer(k).address for k in range(20)),
+              *(keys.gateway(k).address for k in range(10))}
+    assert len(signers) == len(owners) == MAX_NODES
+    assert not (signers & owners) and not ((signers | owners) & others)
+    assert keys.node_signer(2).address == keys.anvil_account(12).address  # kept their places
+    with pytest.raises(ConfigError, match=f"node signer #{MAX_NODES}: the pool holds 90"):
+        keys.node_signer(MAX_NODES)
 
 
 def test_integer_fields_take_ints_and_digit_strings() -> None:

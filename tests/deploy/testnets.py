@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import random
-import socket
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -37,29 +35,12 @@ class Net:
         return data
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run_cli(*args: str, env: dict[str, str] | None = None,
+            timeout: float = 600) -> subprocess.CompletedProcess[str]:
     """``shakedown ARGS`` as a user runs it, output captured."""
     full_env = {**os.environ, **(env or {})}
     return subprocess.run([sys.executable, "-m", "shakedown.cli", *args], cwd=REPO, env=full_env,
-                          capture_output=True, text=True, timeout=600)
-
-
-def _free(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
-
-
-def free_port_base() -> int:
-    """A base whose host-port block (base..base+3, base+10..base+19) is free right now."""
-    for _ in range(200):
-        base = random.randrange(30000, 60000, 100)
-        if all(_free(p) for p in [*range(base, base + 4), *range(base + 10, base + 20)]):
-            return base
-    raise RuntimeError("no free port block found")
+                          capture_output=True, text=True, timeout=timeout)
 
 
 def leftovers(client: docker.DockerClient, name: str) -> list[str]:
@@ -84,14 +65,15 @@ def reap(client: docker.DockerClient, name: str) -> None:
 @contextmanager
 def fresh_testnet(make: Callable[..., Net], client: docker.DockerClient,
                   prefix: str = "sdt", **data: Any) -> Iterator[Net]:
-    """A new testnet up through the CLI; down and reaped at the end, even after a failure."""
+    """A new testnet up through the CLI; down and reaped at the end, even after a failure.
+    Big testnets get a minute per node to come up (fifty start on the same cores)."""
     net = make(prefix, **data)
     try:
-        up = run_cli("up", "-i", str(net.inventory))
+        up = run_cli("up", "-i", str(net.inventory), timeout=max(600, 60 * data.get("nodes", 3)))
         assert up.returncode == 0, f"shakedown up failed: {up.stderr or up.stdout}"
         yield net
     finally:
-        run_cli("down", "-i", str(net.inventory))
+        run_cli("down", "-i", str(net.inventory), timeout=max(600, 20 * data.get("nodes", 3)))
         reap(client, net.name)
 
 

@@ -141,7 +141,7 @@ def test_a_subscriber_that_stops_reading_stalls_nobody(cluster: ProcessCluster) 
     assert held >= 500
 
 
-@pytest.mark.limits
+@pytest.mark.long
 def test_a_blocking_fanout_lets_one_subscriber_stall_the_publish_path(
         cluster: ProcessCluster) -> None:
     acked, held, got, behind = stalled_subscriber_run(cluster, {"REFNODE_BLOCKING_FANOUT": "1"})
@@ -157,7 +157,7 @@ def streams_of(client: NodeClient, peer: int) -> list[str]:
                if s.peer_node_id == peer and s.state == "streaming"])
 
 
-@pytest.mark.limits
+@pytest.mark.long
 @pytest.mark.parametrize("keepalive", ["1", "0"])
 def test_a_vanished_peers_streams_are_closed_on_the_other_side(
         cluster: ProcessCluster, keepalive: str) -> None:

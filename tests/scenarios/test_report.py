@@ -100,3 +100,20 @@ def test_html_embeds_the_timeline_and_names_every_check(tmp_path: Path) -> None:
     assert "catches-up(blackhole@node-300)" in page and "blackhole@node-300" in page
     png_b64 = page.split("data:image/png;base64,", 1)[1].split('"', 1)[0]
     assert len(png_b64) > 20_000  # a real figure, not an empty placeholder
+
+
+def test_the_timeline_names_few_nodes_and_sums_up_many() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from shakedown.scenarios.timeline import _per_node
+
+    for count, labels in ((3, ["node-100", "node-200", "node-300"]),
+                          (50, ["50 nodes, one line each"])):
+        fig, ax = plt.subplots()
+        _per_node(ax, {f"node-{100 * (k + 1)}": [(0.0, k), (1.0, k + 1)] for k in range(count)})
+        assert len(ax.lines) == count
+        assert ax.get_legend_handles_labels()[1] == labels
+        plt.close(fig)
