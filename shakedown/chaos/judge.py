@@ -145,15 +145,15 @@ def payer(p: Prediction, snap: Snapshot) -> list[Mismatch]:
     return out
 
 
-def expected_usage(p: Prediction, view: NodeView) -> dict[str, tuple[int, int]]:
-    """payer -> (messages, picodollars) of the envelopes the node holds, each charged to the
-    payer the model knows signed it, at the fee its stored bytes carry."""
-    out: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    for s in view.envelopes.values():
+def expected_usage(p: Prediction, view: NodeView) -> dict[tuple[str, int], tuple[int, int]]:
+    """(payer, originator) -> (messages, picodollars) of the envelopes the node holds, each
+    charged to the payer the model knows signed it, at the fee its stored bytes carry."""
+    out: dict[tuple[str, int], list[int]] = defaultdict(lambda: [0, 0])
+    for (o, _), s in view.envelopes.items():
         who = p.payer_of.get(s.payload)
         if who is not None:
-            out[who][0] += 1
-            out[who][1] += s.fee
+            out[(who, o)][0] += 1
+            out[(who, o)][1] += s.fee
     return {k: (v[0], v[1]) for k, v in out.items()}
 
 
@@ -163,14 +163,15 @@ def usage(p: Prediction, snap: Snapshot) -> list[Mismatch]:
         if not view.readable:
             continue
         want = expected_usage(p, view)
-        for who in sorted(set(want) | set(view.usage)):
-            n, fees = want.get(who, (0, 0))
-            if view.usage.get(who, (0, 0)) != (n, fees):
-                got = view.usage.get(who, (0, 0))
+        for who, o in sorted(set(want) | set(view.usage)):
+            n, fees = want.get((who, o), (0, 0))
+            got = view.usage.get((who, o), (0, 0))
+            if got != (n, fees):
                 events = tuple(sorted({a.event for k, a in p.acked.items()
-                                       if k in view.envelopes and a.payer == who}))
-                out.append(Mismatch("usage", node, f"payer {who}: {n} messages, {fees} "
-                                    f"picodollars (the envelopes it holds for that payer)",
+                                       if k in view.envelopes and a.payer == who
+                                       and a.originator == o}))
+                out.append(Mismatch("usage", node, f"payer {who} at originator {o}: {n} "
+                                    f"messages, {fees} picodollars (the envelopes it holds)",
                                     f"unsettled usage {got[0]} messages, {got[1]} picodollars",
                                     events))
     return out

@@ -30,7 +30,8 @@ class NodeView:
     error: str = ""
     envelopes: Mapping[tuple[int, int], Stored] = field(default_factory=dict)
     clock: Mapping[int, int] = field(default_factory=dict)
-    usage: Mapping[str, tuple[int, int]] = field(default_factory=dict)  # payer -> (n, fees)
+    # (payer, originator) -> (messages, picodollars) of unsettled usage
+    usage: Mapping[tuple[str, int], tuple[int, int]] = field(default_factory=dict)
     serving: bool | None = None
 
     @property
@@ -75,8 +76,8 @@ class Snapshot:
                 "held": {str(o): ranges(seqs) for o, seqs in sorted(by_originator.items())},
                 "count": len(v.envelopes),
                 "clock": {str(o): s for o, s in sorted(v.clock.items())},
-                "usage": {p: {"messages": n, "picodollars": f}
-                          for p, (n, f) in sorted(v.usage.items())},
+                "usage": {f"{p} at {o}": {"messages": n, "picodollars": f}
+                          for (p, o), (n, f) in sorted(v.usage.items())},
             }
         c = self.chain
         return {"t": round(self.t, 3), "nodes": nodes, "gateways": dict(sorted(self.gateways

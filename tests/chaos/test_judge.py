@@ -26,7 +26,7 @@ def model() -> Model:
 
 STORE = {(100, 1): Stored("d1", "p1", P0, FEE), (100, 2): Stored("d2", "p2", P1, FEE),
          (200, 1): Stored("d3", "p3", P0, FEE)}
-USAGE = {P0: (2, 2 * FEE), P1: (1, FEE)}
+USAGE = {(P0, 100): (1, FEE), (P1, 100): (1, FEE), (P0, 200): (1, FEE)}
 
 
 def node(name: str, store: dict | None = None, **changes: object) -> NodeView:
@@ -57,7 +57,8 @@ def test_a_snapshot_that_agrees_passes() -> None:
 def test_a_missing_envelope_is_named_with_its_event_and_the_clock() -> None:
     store = {k: v for k, v in STORE.items() if k != (100, 2)}
     found = judge(model().predict(), snapshot(node_200=node("node-200", store,
-                                                             usage={P0: (2, 2 * FEE)})))
+                                                             usage={(P0, 100): (1, FEE),
+                                                                    (P0, 200): (1, FEE)})))
     assert props(found) == ["held"]
     held = next(m for m in found if m.property == "held")
     assert held.node == "node-200" and "100:2" in held.observed and held.events == (1,)
@@ -66,14 +67,15 @@ def test_a_missing_envelope_is_named_with_its_event_and_the_clock() -> None:
 
 @pytest.mark.parametrize(("store", "usage", "expected"), [
     ({**STORE, (100, 2): Stored("other", "p2", P1, FEE)}, USAGE, "intact"),
-    ({k: v for k, v in STORE.items() if k != (100, 1)}, {P0: (1, FEE), P1: (1, FEE)},
+    ({k: v for k, v in STORE.items() if k != (100, 1)}, {**USAGE, (P0, 100): (0, 0)},
      "contiguous"),
-    ({**STORE, (100, 3): Stored("d9", "nobody", P0, FEE)}, {P0: (3, 3 * FEE), P1: (1, FEE)},
+    ({**STORE, (100, 3): Stored("d9", "nobody", P0, FEE)}, {**USAGE, (P0, 100): (2, 2 * FEE)},
      "unique"),
-    ({**STORE, (100, 3): Stored("d9", "p1", P0, FEE)}, {P0: (3, 3 * FEE), P1: (1, FEE)},
+    ({**STORE, (100, 3): Stored("d9", "p1", P0, FEE)}, {**USAGE, (P0, 100): (2, 2 * FEE)},
      "unique"),
-    ({**STORE, (100, 2): Stored("d2", "p2", P0, FEE)}, {P0: (3, 3 * FEE)}, "payer"),
-    (STORE, {P0: (1, FEE), P1: (1, FEE)}, "usage"),     # a forgotten message
+    ({**STORE, (100, 2): Stored("d2", "p2", P0, FEE)}, {**USAGE, (P0, 100): (2, 2 * FEE),
+                                                        (P1, 100): (0, 0)}, "payer"),
+    (STORE, {**USAGE, (P0, 200): (0, 0)}, "usage"),     # a forgotten message
 ])
 def test_each_safety_property_names_what_broke(store: dict, usage: dict, expected: str) -> None:
     found = judge(model().predict(), snapshot(node_100=node("node-100", store, usage=usage)))
@@ -90,14 +92,14 @@ def test_clocks_must_match_the_store_and_stay_below_what_was_acked() -> None:
     m.published(4, unsure=[Unsure("p9", P0, 100, 4)])
     ok = {**STORE, (100, 3): Stored("d9", "p9", P0, FEE)}
     found = judge(m.predict(), snapshot(node_100=node("node-100", ok,
-                                                       usage={P0: (3, 3 * FEE), P1: (1, FEE)})))
+                                                       usage={**USAGE, (P0, 100): (2, 2 * FEE)})))
     assert "clock" not in props(found) and "unique" not in props(found)
 
 
 def test_envelopes_that_vanish_between_snapshots_break_monotonic() -> None:
     before = {"node-100": node("node-100")}
     after = node("node-100", {k: v for k, v in STORE.items() if k != (200, 1)},
-                 usage={P0: (1, FEE), P1: (1, FEE)})
+                 usage={**USAGE, (P0, 200): (0, 0)})
     assert "monotonic" in props(judge(model().predict(), snapshot(node_100=after), before))
 
 
