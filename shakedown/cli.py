@@ -1,4 +1,4 @@
-"""``shakedown up | status | down | fault | list | run ...``: shakedown from a shell.
+"""``shakedown up | status | down | fault | list | run | chaos ...``: shakedown from a shell.
 
 ``up`` and ``down`` run pyinfra on the inventory with deploy/testnet.py or deploy/teardown.py
 after checking what a user can get wrong (inventory, roles, engine, ports), so bad input fails
@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from shakedown.chain import cli as chain_cli
+from shakedown.chaos import cli as chaos_cli
 from shakedown.errors import ShakedownError
 from shakedown.faults import cli as faults_cli
 from shakedown.model import Testnet, load_inventory
@@ -46,6 +47,7 @@ def _parser() -> argparse.ArgumentParser:
     faults_cli.add_parser(sub, common)
     chain_cli.add_parser(sub, common)
     scenarios_cli.add_parsers(sub, common)
+    chaos_cli.add_parser(sub, common)
     return parser
 
 
