@@ -75,6 +75,9 @@ class NodeConfig:
     settle_enabled: bool = True         # False: submit own reports but never settle them
     mirror_enabled: bool = True         # False: never record others' reports from the chain
     price_multiplier: float = 1.0       # != 1: misprice (charge and judge) by this factor
+    # Planted bugs, off by default, for showing that the chaos engine finds them:
+    bug_drop_after_reconnect_s: float = 0.0   # > 0: drop one envelope replicated this soon
+    bug_forget_usage_on_restart: bool = False  # forget a payer's unsettled usage at start
 
     def __repr__(self) -> str:
         return f"NodeConfig(node_id={self.node_id}, listen={self.listen!r}, db=..., signer_key=***)"
@@ -83,6 +86,9 @@ class NodeConfig:
         if self.price_multiplier < 0:
             raise ConfigError(f"REFNODE_PRICE_MULTIPLIER={self.price_multiplier:g} must not be "
                               "negative")
+        if self.bug_drop_after_reconnect_s < 0:
+            raise ConfigError(f"REFNODE_BUG_DROP_AFTER_RECONNECT_S="
+                              f"{self.bug_drop_after_reconnect_s:g} must not be negative")
 
     @property
     def reports_enabled(self) -> bool:
@@ -109,6 +115,8 @@ class NodeConfig:
             settle_enabled=_bool(env, "REFNODE_SETTLE_ENABLED", True),
             mirror_enabled=_bool(env, "REFNODE_MIRROR_ENABLED", True),
             price_multiplier=_float(env, "REFNODE_PRICE_MULTIPLIER", 1.0),
+            bug_drop_after_reconnect_s=_float(env, "REFNODE_BUG_DROP_AFTER_RECONNECT_S", 0.0),
+            bug_forget_usage_on_restart=_bool(env, "REFNODE_BUG_FORGET_USAGE_ON_RESTART", False),
         )
 
 

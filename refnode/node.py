@@ -77,11 +77,15 @@ async def serve(config: NodeConfig) -> None:
     store = await Store.open(config.db_dsn)
     await store.migrate()
     await store.ensure_node_info(node_id, signer.address)
+    if config.bug_forget_usage_on_restart:
+        forgotten = await store.forget_unsettled_usage(node_id)
+        log.warning("planted bug: forgot %d rows of unsettled usage at start", forgotten)
     clock = await store.vector_clock()
     stored = Signal()
     pricing = Pricing(config.price_multiplier)
     publisher = Publisher(node_id, signer, store, membership, clock, stored, pricing)
-    replicator = Replicator(node_id, store, membership, clock, stored)
+    replicator = Replicator(node_id, store, membership, clock, stored,
+                            config.bug_drop_after_reconnect_s)
     worker = await _report_worker(config, node_id, signer, store, membership, clock, pricing)
     service = ReplicationService(node_id, store, publisher, clock, stored,
                                  config.api_enabled, replicator if config.sync_enabled else None,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 import grpc
 
@@ -39,12 +40,13 @@ class ReplicationFault(Exception):
 
 class Replicator:
     def __init__(self, node_id: int, store: Store, membership: Membership,
-                 clock: dict[int, int], stored: Signal):
+                 clock: dict[int, int], stored: Signal, drop_after_reconnect_s: float = 0.0):
         self.node_id = node_id
         self.store = store
         self.membership = membership
         self.clock = clock
         self.stored = stored
+        self.drop_after_reconnect_s = drop_after_reconnect_s  # a planted bug when above 0
         self.following: dict[int, tuple[NodeRecord, asyncio.Task[None]]] = {}
 
     async def run(self) -> None:
@@ -73,11 +75,15 @@ class Replicator:
 
     async def _follow(self, peer: NodeRecord) -> None:
         backoff = BACKOFF_MIN_S
+        attempts = 0
         while True:
+            attempts += 1  # every stream after this follower's first is a reconnect
+            drop_until = time.monotonic() + self.drop_after_reconnect_s \
+                if attempts > 1 and self.drop_after_reconnect_s else 0.0
             try:
                 async with grpc.aio.insecure_channel(peer.http_address,
                                                      options=CHANNEL_OPTIONS) as channel:
-                    await self._stream(rpc.ReplicationApiStub(channel), peer)
+                    await self._stream(rpc.ReplicationApiStub(channel), peer, drop_until)
                     backoff = BACKOFF_MIN_S
             except asyncio.CancelledError:
                 raise
@@ -90,17 +96,25 @@ class Replicator:
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, BACKOFF_MAX_S)
 
-    async def _stream(self, stub: rpc.ReplicationApiStub, peer: NodeRecord) -> None:
+    async def _stream(self, stub: rpc.ReplicationApiStub, peer: NodeRecord,
+                      drop_until: float = 0.0) -> None:
         start = self.clock.get(peer.node_id, 0)
         request = pb.SubscribeEnvelopesRequest(
             originator_node_ids=[peer.node_id],
             last_seen=pb.Cursor(node_id_to_sequence_id={peer.node_id: start}))
         async for response in stub.SubscribeEnvelopes(request):
             rows = self._check(peer, response.envelopes)
+            if not rows:
+                continue
+            top = rows[-1].sequence_id
+            if time.monotonic() < drop_until:  # REFNODE_BUG_DROP_AFTER_RECONNECT_S
+                log.warning("planted bug: dropping sequence %d of node %d after a reconnect",
+                            rows[0].sequence_id, peer.node_id)
+                rows, drop_until = rows[1:], 0.0
             if rows:
                 await self.store.insert_envelopes(rows)
-                self.clock[peer.node_id] = rows[-1].sequence_id
-                self.stored.fire()
+            self.clock[peer.node_id] = top
+            self.stored.fire()
 
     def _check(self, peer: NodeRecord, envelopes) -> list[StoredEnvelope]:
         expected = self.clock.get(peer.node_id, 0) + 1

@@ -1,10 +1,10 @@
 """Checkpoints and their verdicts: poll snapshots against one prediction to a settle deadline,
 dump what was seen, and turn every checkpoint's mismatches into one check per property.
 
-A checkpoint judges the last snapshot it took: it stops polling as soon as every liveness
-property holds (or a safety property broke), else at its deadline, so a failure reports the
-last value seen. Each checkpoint leaves ``snapshots/NN-after-event-E.json`` (prediction,
-snapshot, mismatches) in the run directory.
+A checkpoint polls until every liveness property holds, else to its deadline, and judges
+liveness on the last snapshot (a failure reports the last value seen); a safety property
+that broke on any snapshot is reported as first seen. Each checkpoint leaves
+``snapshots/NN-after-event-E.json`` (prediction, snapshot, mismatches) in the run directory.
 
     cp = poll_checkpoint(k=2, event=16, prediction=p, take=lambda: snap(), previous={}, ...)
     cp.mismatches
@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from shakedown.chaos.judge import PROPERTIES, Mismatch, judge, settled
+from shakedown.chaos.judge import LIVENESS, PROPERTIES, Mismatch, judge, settled
 from shakedown.chaos.model import Prediction
 from shakedown.chaos.observed import NodeView, Snapshot
 from shakedown.errors import TimeoutExpired
@@ -53,28 +53,38 @@ class Checkpoint:
 
 def poll_checkpoint(*, k: int, event: int, final: bool, prediction: Prediction,
                     take: Callable[[], Snapshot], previous: Mapping[str, NodeView],
-                    settle_s: float, run_dir: Path) -> tuple[Checkpoint, Snapshot]:
-    """Snapshot until the prediction's liveness holds or ``settle_s`` passes; judge the last."""
+                    settle_s: float, run_dir: Path, stop_on: str = ""
+                    ) -> tuple[Checkpoint, Snapshot]:
+    """Snapshot until the prediction's liveness holds or ``settle_s`` passes; judge the last.
+    ``stop_on`` names a safety property whose first violation ends the polling (a shrink
+    candidate needs no more)."""
     seen: list[tuple[Snapshot, list[Mismatch]]] = []   # the last one only
+    broken: dict[tuple[str, str, str], Mismatch] = {}   # safety violations, first seen
     polls = 0
 
     def probe() -> list[Mismatch]:
         nonlocal polls
         snap = take()
         found = judge(prediction, snap, previous)
+        for m in found:
+            if m.property not in LIVENESS:
+                broken.setdefault((m.property, m.node, m.predicted), m)
         seen[:] = [(snap, found)]
         polls += 1
         return found
 
     began = time.monotonic()
     try:
-        wait_for(probe, settled, timeout=settle_s, interval=POLL_S,
-                 what=f"checkpoint {k}")
+        wait_for(probe, lambda found: settled(found) or any(
+                     m.property == stop_on and stop_on not in LIVENESS for m in found),
+                 timeout=settle_s, interval=POLL_S, what=f"checkpoint {k}")
     except TimeoutExpired:
         pass  # judged on the last snapshot below, which the messages show
     if not seen:  # every probe raised: take one more, letting its error through
         probe()
-    snap, found = seen[-1]
+    snap, last = seen[-1]
+    found = [*[m for m in last if m.property in LIVENESS], *broken.values()]
+    found.sort(key=lambda m: PROPERTIES.index(m.property))
     name = f"snapshots/{k:02d}-{'final' if final else f'after-event-{event}'}.json"
     cp = Checkpoint(k, event, final, tuple(found), round(time.monotonic() - began, 3),
                     polls, name)

@@ -53,8 +53,8 @@ def add_parser(subparsers: argparse._SubParsersAction, common: argparse.Argument
     p.add_argument("--replay", type=Path, metavar="RUN_DIR", help="run RUN_DIR's schedule again")
     p.add_argument("--shrink", type=Path, metavar="RUN_DIR", help="reduce RUN_DIR's failing "
                    "schedule to the fewest events that fail the same property")
-    p.add_argument("--shrink-runs", type=int, default=12, metavar="N",
-                   help="at most N candidate runs while shrinking (default 12)")
+    p.add_argument("--shrink-runs", type=int, default=16, metavar="N",
+                   help="at most N candidate runs while shrinking (default 16)")
     p.add_argument("--shrink-time", type=float, default=1800.0, metavar="S",
                    help="stop shrinking after S seconds (default 1800)")
     p.add_argument("--list-events", action="store_true", help="print the event table and exit")

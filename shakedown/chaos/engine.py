@@ -61,6 +61,7 @@ class ChaosSpec:
     table: EventTable = field(default_factory=default_table)
     max_per_step: int = 3
     stop_on_mismatch: bool = True
+    stop_on: str = ""  # shrinking: the property to reproduce; once it fails, nothing more
 
 
 def chaos_scenario(name: str, spec: ChaosSpec, *, nodes: int = 3, gateways: int = 1,
@@ -171,6 +172,7 @@ class Engine:
         history.info("phase", phase="workload", state="start")
         marks = self.schedule.checkpoint_steps()
         deadline = self.driver.t0 + self.spec.duration_s
+        first = min((e.step for e in self.schedule.events), default=0)
         try:
             for step, events in self.schedule.steps():
                 if self.driver.stop.is_set():
@@ -178,10 +180,15 @@ class Engine:
                 if time.monotonic() >= deadline:
                     self.cut_short = f"the {self.spec.duration_s:g}s bound came before step {step}"
                     break
+                began = time.monotonic()
                 for opener in self.schedule.expiring(step):
                     self._clear(opener.window, opener.n, "expired")
                 if events:
                     self._step(step, events)
+                # a step lasts its nominal pace, also when shrinking emptied it
+                if step >= first:
+                    self.driver.stop.wait(max(0.0, self.schedule.pace.get(step, 0.0)
+                                              - (time.monotonic() - began)))
                 if step in marks:
                     cp = self.checkpoint(marks[step])
                     if cp.mismatches and self.spec.stop_on_mismatch:
@@ -276,7 +283,7 @@ class Engine:
             take=lambda: self.stage.snapshotter.take(history.now(), payers,
                                                      dict(self.stage.gateways)),
             previous=dict(self.previous), settle_s=self.spec.settle_s,
-            run_dir=self.run_.result.run_dir)
+            run_dir=self.run_.result.run_dir, stop_on=self.spec.stop_on)
         self.previous.update({n: v for n, v in snap.nodes.items() if v.readable})
         self.checkpoints.append(cp)
         history.complete("checkpoint", op, "fail" if cp.mismatches else "ok", n=k, event=event,
@@ -322,7 +329,9 @@ class Engine:
 
     def finish(self) -> list[Checkpoint]:
         """Every checkpoint, with the final one taken (once) after the settle."""
-        if self._final is None:
+        reproduced = self.spec.stop_on and any(m.property == self.spec.stop_on
+                                               for cp in self.checkpoints for m in cp.mismatches)
+        if self._final is None and not reproduced:
             last = max((o.event.n for o in self.outcomes), default=0)
             self._final = self.checkpoint(last, final=True)
             self.stage.snapshotter.close()

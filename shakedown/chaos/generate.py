@@ -348,6 +348,7 @@ def generate(*, seed: int, table: EventTable, nodes: tuple[str, ...],
     specs = list(table.active)
     weights = [s.weight for s in specs]
     out: list[Event] = []
+    pace: dict[int, float] = {}
     step = 0
     while len(out) < events and step < 50 * events:
         step += 1
@@ -363,8 +364,12 @@ def generate(*, seed: int, table: EventTable, nodes: tuple[str, ...],
             if ev is not None:
                 made.append(ev)
         out += made
-        state.t += max([MIN_STEP_S, *map(_duration, made)]) + STEP_GAP_S
+        length = max([MIN_STEP_S, *map(_duration, made)]) + STEP_GAP_S
+        if made:
+            pace[step] = _r(length)
+        state.t += length
     if not out:
         raise ConfigError("the event table yields no event that can run on this topology; "
                           "give publish or a node fault some weight")
-    return Schedule(seed, tuple(nodes), tuple(gateways), payers, check_every, table, tuple(out))
+    return Schedule(seed, tuple(nodes), tuple(gateways), payers, check_every, table, tuple(out),
+                    {k: v for k, v in pace.items() if k <= out[-1].step})

@@ -39,12 +39,12 @@ def read_run(run_dir: Path) -> tuple[Schedule, dict[str, Any]]:
 
 
 def scenario_for(schedule: Schedule, config: dict[str, Any], stop_on_mismatch: bool = True,
-                 name: str | None = None) -> Scenario:
+                 name: str | None = None, stop_on: str = "") -> Scenario:
     """The scenario that plays ``schedule`` as its run was configured."""
     spec = ChaosSpec(events=max(1, len(schedule.events)), check_every=schedule.check_every,
                      duration_s=float(config.get("duration_s", 600.0)),
                      settle_s=float(config.get("settle_s", 30.0)), payers=schedule.payers,
-                     table=schedule.table, stop_on_mismatch=stop_on_mismatch)
+                     table=schedule.table, stop_on_mismatch=stop_on_mismatch, stop_on=stop_on)
     env = {int(k): dict(v) for k, v in (config.get("node_env") or {}).items()}
     return chaos_scenario(name or str(config.get("name") or "chaos"), spec,
                           nodes=len(schedule.nodes), gateways=len(schedule.gateways),

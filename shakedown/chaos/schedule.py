@@ -70,7 +70,11 @@ class Event:
 
 @dataclass(frozen=True)
 class Schedule:
-    """The replay artifact: everything a run needs to play the same events again."""
+    """The replay artifact: everything a run needs to play the same events again.
+
+    ``pace`` keeps each step's nominal length (its longest event plus a gap): a step lasts at
+    least that long, also once shrinking removed its events, so what remains keeps its timing.
+    """
 
     seed: int
     nodes: tuple[str, ...]
@@ -79,10 +83,22 @@ class Schedule:
     check_every: int
     table: EventTable
     events: tuple[Event, ...]
+    pace: Mapping[int, float] = field(default_factory=dict)  # step -> its nominal seconds
 
     @property
     def last_step(self) -> int:
         return max((e.step for e in self.events), default=0)
+
+    def opened_before(self, step: int) -> list[Event]:
+        """Openers of windows still open when ``step`` begins (not closed, not expired)."""
+        closed = {w for e in self.events if e.step < step for w in e.closes}
+        def still_open(e: Event) -> bool:
+            if e.until_step is None:  # open until the final heal
+                return e.name == "churn-add"
+            return e.until_step > step
+
+        return [e for e in self.events if e.step < step and e.window and e.window not in closed
+                and still_open(e)]
 
     def steps(self) -> list[tuple[int, list[Event]]]:
         """(step, its events) for every step from 1 to the last, empty ones included."""
@@ -130,7 +146,8 @@ class Schedule:
                 "testnet": {"nodes": list(self.nodes), "gateways": list(self.gateways),
                             "payers": self.payers},
                 "check_every": self.check_every, "table": self.table.to_json(),
-                "events": [e.to_json() for e in self.events]}
+                "events": [e.to_json() for e in self.events],
+                "pace": {str(k): v for k, v in sorted(self.pace.items())}}
 
     def to_text(self) -> str:
         """Canonical JSON: sorted keys, fixed indentation, one trailing newline."""
@@ -147,7 +164,8 @@ class Schedule:
             return cls(int(data["seed"]), tuple(net["nodes"]), tuple(net["gateways"]),
                        int(net["payers"]), int(data["check_every"]),
                        EventTable.from_json(data["table"]),
-                       tuple(Event.from_json(e) for e in data["events"]))
+                       tuple(Event.from_json(e) for e in data["events"]),
+                       {int(k): float(v) for k, v in (data.get("pace") or {}).items()})
         except (ValueError, KeyError, TypeError, AttributeError) as e:
             if isinstance(e, ConfigError):
                 raise

@@ -6,9 +6,11 @@ it). "Still fails" means the same ``chaos-<property>`` check fails. Bounded by a
 runs and a wall-time budget; what is smallest when the budget runs out is the answer.
 
 It starts from what the first failing checkpoint had seen (later events cannot matter to it),
-then tries the events that touch the nodes and publishes the mismatch names before plain
-ddmin. Closing events go with their openers (``Schedule.only``), and steps keep their numbers,
-so what ran together in one step still does.
+then tries two guesses before plain ddmin: the publishes the mismatch names with the faults
+since the last agreeing checkpoint that touch its nodes, then everything since that
+checkpoint (both with the faults still open at it). Closing events go with their openers
+(``Schedule.only``); steps keep their numbers and their pace, so what remains runs together
+and keeps its timing.
 
 Why not Hypothesis here: its shrinker needs hundreds of cheap in-process replays and keeps its
 finds in its own database, while each candidate here costs a testnet for tens of seconds, the
@@ -29,14 +31,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from shakedown.chaos.judge import PROPERTIES
+from shakedown.chaos.judge import LIVENESS, PROPERTIES
 from shakedown.chaos.schedule import Event, Schedule
 from shakedown.errors import ConfigError
 
 
 @dataclass(frozen=True)
 class Budget:
-    runs: int = 12
+    runs: int = 16
     seconds: float = 1800.0
 
 
@@ -48,6 +50,7 @@ class Target:
     event: int
     node: str = ""
     events: tuple[int, ...] = ()
+    since: int = 0          # the last event before the last checkpoint that still agreed
 
 
 @dataclass(frozen=True)
@@ -121,11 +124,20 @@ def _names(e: Event) -> set[str]:
     return {n for n in found if n}
 
 
-def relevant(schedule: Schedule, target: Target, among: list[int]) -> list[int]:
-    """Events named by the mismatch, and those touching the nodes it involves."""
+def guesses(schedule: Schedule, target: Target, among: list[int]) -> list[list[int]]:
+    """First candidates, smallest first: (1) the events the mismatch names and the faults
+    after the last agreeing checkpoint that touch its nodes; (2) everything after that
+    checkpoint. Both keep the named events and the faults still open at that checkpoint."""
     by_n = {e.n: e for e in schedule.events}
-    nodes = {target.node} | {n for k in target.events if k in by_n for n in _names(by_n[k])}
-    return [k for k in among if k in target.events or _names(by_n[k]) & nodes]
+    start = next((e.step for e in schedule.events if e.n > target.since), 0)
+    carried = {e.n for e in schedule.opened_before(start)} if start else set()
+    named = set(target.events)
+    nodes = {target.node} | {n for k in named if k in by_n for n in _names(by_n[k])}
+    segment = {k for k in among if k > target.since} | carried | named
+    focused = {k for k in segment if k in named or (
+        not by_n[k].name.startswith("publish") and (_names(by_n[k]) & nodes
+                                                    or by_n[k].target in ("network", "db")))}
+    return [sorted(focused & set(among)), sorted(segment & set(among))]
 
 
 def shrink(schedule: Schedule, target: Target, run: Callable[[Schedule], tuple[bool, str]],
@@ -155,7 +167,7 @@ def shrink(schedule: Schedule, target: Target, run: Callable[[Schedule], tuple[b
             result.minimal, result.verified_by = candidate, run_dir
         return failed
 
-    ddmin(base, fails, firsts=[relevant(schedule, target, base)])
+    ddmin(base, fails, firsts=guesses(schedule, target, base))
     result.seconds = round(time.monotonic() - started, 1)
     return result
 
@@ -163,18 +175,21 @@ def shrink(schedule: Schedule, target: Target, run: Callable[[Schedule], tuple[b
 # --- the command ------------------------------------------------------------------------
 
 def target_of(run_dir: Path) -> Target:
-    """The model property a run failed first (earliest checkpoint, then property order)."""
+    """The model property a run failed first: the earliest checkpoint; there a safety property
+    before a liveness one (it reproduces without waiting out a deadline), then table order."""
     path = run_dir / "results.json"
     if not path.is_file():
         raise ConfigError(f"{run_dir}: no results.json; the run did not finish, so there is no "
                           "failure to shrink")
     checks = json.loads(path.read_text()).get("checks", [])
-    failing = []
+    agreed = _agreeing_checkpoints(run_dir / "history.jsonl")
+    failing: list[tuple[int, bool, int, Target]] = []
     for c in checks:
         prop = c["name"].removeprefix("chaos-")
         if c["status"] == "fail" and c["name"].startswith("chaos-") and prop in PROPERTIES:
             first = (c["details"].get("mismatches") or [{}])[0]
-            failing.append((int(c["details"].get("first_event", 0)), PROPERTIES.index(prop),
+            failing.append((int(c["details"].get("first_event", 0)), prop in LIVENESS,
+                            PROPERTIES.index(prop),
                             Target(prop, int(c["details"].get("first_event", 0)),
                                    str(first.get("node", "")),
                                    tuple(int(k) for k in first.get("events", ())))))
@@ -182,7 +197,19 @@ def target_of(run_dir: Path) -> Target:
         verdict = json.loads(path.read_text()).get("verdict")
         raise ConfigError(f"{run_dir}: no model property failed (verdict {verdict}); nothing "
                           "to shrink")
-    return min(failing, key=lambda f: (f[0], f[1]))[2]
+    found = min(failing, key=lambda f: f[:3])[3]
+    since = max((e for e in agreed if e < found.event), default=0)
+    return Target(found.prop, found.event, found.node, found.events, since)
+
+
+def _agreeing_checkpoints(history: Path) -> list[int]:
+    """Events after which a checkpoint agreed with the model, from the run's history."""
+    if not history.is_file():
+        return []
+    from shakedown.scenarios.history import iter_history
+
+    return [int(e.get("event", 0)) for e in iter_history(history)
+            if e.get("f") == "checkpoint" and e.get("type") == "ok" and not e.get("final")]
 
 
 def shrink_command(run_dir: Path, options: Any, budget: Budget) -> int:
@@ -205,7 +232,7 @@ def shrink_command(run_dir: Path, options: Any, budget: Budget) -> int:
         print(f"shakedown: {line}", file=sys.stderr, flush=True)
 
     def run(candidate: Schedule) -> tuple[bool, str]:
-        scenario = scenario_for(candidate, config, name="chaos-shrink")
+        scenario = scenario_for(candidate, config, name="chaos-shrink", stop_on=target.prop)
         r = ChaosRun(scenario, dataclasses.replace(candidates, say=lambda line: None),
                      candidate, model_only=True).execute()
         failed = any(c.name == f"chaos-{target.prop}" and c.status == "fail" for c in r.checks)

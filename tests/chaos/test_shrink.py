@@ -108,3 +108,29 @@ def test_the_target_is_the_earliest_failing_model_property(tmp_path: Path) -> No
         target_of(tmp_path)
     with pytest.raises(ConfigError, match=r"no results\.json"):
         target_of(tmp_path / "nope")
+
+
+def test_first_guesses_are_the_named_nodes_faults_since_the_last_agreeing_checkpoint() -> None:
+    from shakedown.chaos.shrink import guesses
+
+    s = schedule()
+    late = [e for e in s.events if e.n > 8]
+    publish = next(e for e in late if e.name == "publish")
+    target = Target("held", event=16, node="node-100", events=(publish.n,), since=8)
+    focused, segment = guesses(s, target, [e.n for e in s.events])
+    nodes = {"node-100", publish.target}
+    by_n = {e.n: e for e in s.events}
+    assert publish.n in focused and set(focused) <= set(segment)
+    assert all(by_n[k].n > 8 or k in {e.n for e in s.opened_before(by_n[k].step + 1)}
+               for k in segment)
+    for k in focused:
+        e = by_n[k]
+        assert k == publish.n or (not e.name.startswith("publish")
+                                  and set(e.target.split(",")) & nodes)
+
+
+def test_steps_keep_their_pace_when_their_events_go() -> None:
+    s = schedule()
+    assert set(s.pace) == {e.step for e in s.events}
+    left = s.only([s.events[-1].n])
+    assert left.pace == s.pace and Schedule.from_text(left.to_text()).pace == s.pace
