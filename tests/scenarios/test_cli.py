@@ -16,6 +16,7 @@ ISSUE_CATALOGUE = {"smoke", "sync-verification", "chaos-node-down", "chaos-laten
 PAYER_SCENARIOS = {"payer-lifecycle", "multi-payer", "settlement-verification",
                    "rate-registry-change", "chaos-attestation-fault", "stuck-state-detection",
                    "sustained-load"}
+CHAOS_SCENARIOS = {"random-chaos"}
 
 
 def test_list_names_every_scenario_with_its_description() -> None:
@@ -23,7 +24,7 @@ def test_list_names_every_scenario_with_its_description() -> None:
     assert out.returncode == 0, out.stderr
     listed = [line.split()[0] for line in out.stdout.splitlines()]
     assert listed == list(ORDER)
-    assert set(listed) == ISSUE_CATALOGUE | PAYER_SCENARIOS == set(catalogue())
+    assert set(listed) == ISSUE_CATALOGUE | PAYER_SCENARIOS | CHAOS_SCENARIOS == set(catalogue())
 
 
 def test_list_verbose_shows_the_steps() -> None:
