@@ -23,7 +23,7 @@ from typing import Any
 
 from shakedown.errors import ConfigError
 
-DEFAULTS = {"events": 40, "check_every": 10, "duration_s": 600.0, "settle_s": 30.0}
+DEFAULTS = {"events": 40, "check_every": 10, "duration_s": 600.0, "settle_s": 60.0}
 
 
 def add_parser(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:

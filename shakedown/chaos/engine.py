@@ -56,7 +56,7 @@ class ChaosSpec:
     events: int = 40
     check_every: int = 10
     duration_s: float = 600.0
-    settle_s: float = 30.0
+    settle_s: float = 60.0
     payers: int = 3
     table: EventTable = field(default_factory=default_table)
     max_per_step: int = 3

@@ -43,7 +43,7 @@ def scenario_for(schedule: Schedule, config: dict[str, Any], stop_on_mismatch: b
     """The scenario that plays ``schedule`` as its run was configured."""
     spec = ChaosSpec(events=max(1, len(schedule.events)), check_every=schedule.check_every,
                      duration_s=float(config.get("duration_s", 600.0)),
-                     settle_s=float(config.get("settle_s", 30.0)), payers=schedule.payers,
+                     settle_s=float(config.get("settle_s", 60.0)), payers=schedule.payers,
                      table=schedule.table, stop_on_mismatch=stop_on_mismatch, stop_on=stop_on)
     env = {int(k): dict(v) for k, v in (config.get("node_env") or {}).items()}
     return chaos_scenario(name or str(config.get("name") or "chaos"), spec,

@@ -9,7 +9,7 @@ Steps:
    database stop, chain reorg and mining stop, rates, deposits and withdrawal requests. The
    schedule is written to schedule.json before anything runs.
 3. Play the steps; every 8 events poll snapshots (databases, chain, health) against the
-   model's prediction to a 30 s settle deadline; the first disagreement ends the events.
+   model's prediction to a 60 s settle deadline; the first disagreement ends the events.
 4. Final heal, settle, the final checkpoint.
 5. Check: each model property (held, intact, contiguous, clock, unique, payer, usage,
    monotonic, canonical, serving, balance, rates), every event ran, history set, verify suite.
@@ -18,5 +18,5 @@ Steps:
 from shakedown.chaos.engine import ChaosSpec, chaos_scenario
 
 SCENARIO = chaos_scenario(
-    "random-chaos", ChaosSpec(events=24, check_every=8, duration_s=240, settle_s=30),
+    "random-chaos", ChaosSpec(events=24, check_every=8, duration_s=240, settle_s=60),
     description="24 seeded random events, checked against the model every 8 and at the end")
