@@ -27,6 +27,7 @@ import grpc
 
 from shakedown.client import NodeClient
 from shakedown.faults import Injector
+from shakedown.faults.docker import DockerBackend
 from shakedown.faults.ops import engine, in_netns
 from shakedown.model import Testnet, load_inventory
 from shakedown.ports import port_is_free
@@ -85,10 +86,11 @@ def measure(apply: Callable[[], object], clear: Callable[[], object],
 
 
 def run(testnet: Testnet, repeat: int) -> dict[str, dict[str, list[float]]]:
-    inj = Injector.for_testnet(testnet)
-    record = inj.record
+    backend = DockerBackend.of(testnet)
+    inj = Injector(backend)
+    record = backend.record
     node = testnet.container("node-100")
-    proxy_ip = inj.targets().ip("proxy")
+    proxy_ip = backend.view().ip("proxy")
     via_proxy = f"{proxy_ip}:10100"  # the proxy container is ours; the host reaches it
     direct = record["nodes"][0]["grpc"]
     toxi = ToxiproxyClient(record["proxy"]["api"])

@@ -107,7 +107,7 @@ def node_reads(conn: psycopg.Connection, cold: bool) -> None:
 
 def floor(target: Target, cold: bool) -> float:
     """The suite's reads, bare: RPC, then each node's SQL in parallel, then the engine's."""
-    from shakedown.faults.residue import read_residue
+    from shakedown.faults.inventory import read_residue
 
     conns = [psycopg.connect(n.dsn, autocommit=True) for n in target.nodes]
     chain = Chain.connect(target.chain_rpc, target.contracts, admin_account())

@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from shakedown.faults.hosts import HostInjector
+from shakedown.faults import Injector
 from shakedown.faults.ssh import Session
 from shakedown.machine import describe
 from shakedown.vm.qemu import VMLab
@@ -164,10 +164,10 @@ def main() -> int:
         print(f"2 VMs booted (image cached) in {time.monotonic() - started:.1f} s")
         vm1 = lab.vms[0]
         host_ip = vm1.address.rsplit(".", 1)[0] + ".1"
-        inj = HostInjector("sdvmbench", [vm1.ssh], Path(tmp))
+        inj = Injector.on_hosts("sdvmbench", [vm1.ssh], Path(tmp))
         raw = Session(vm1.ssh)
         raw.check("true")
-        inj.session("vm1").check("true")  # both connections open before timing
+        inj.backend.session("vm1").check("true")  # both connections open before timing
         rtts = []
         for _ in range(5):
             t0 = time.monotonic()

@@ -39,14 +39,16 @@ def originator_digest(unsigned_originator_envelope: bytes) -> bytes:
 
 
 class Signer:
-    """A secp256k1 key that signs digests; ``address`` is its Ethereum address."""
+    """A secp256k1 key that signs digests; ``address`` is its Ethereum address and
+    ``public_key`` the 65-byte uncompressed key (``0x04 || X || Y``)."""
 
     def __init__(self, private_key: bytes | str):
         if isinstance(private_key, str):
             private_key = bytes.fromhex(private_key.removeprefix("0x"))
         raw = private_key
         self._key = coincurve.PrivateKey(raw)
-        self.address = address_of(self._key.public_key.format(compressed=False))
+        self.public_key = self._key.public_key.format(compressed=False)
+        self.address = address_of(self.public_key)
 
     def sign(self, digest: bytes) -> bytes:
         return self._key.sign_recoverable(digest, hasher=None)

@@ -76,7 +76,7 @@ async def serve(config: NodeConfig) -> None:
     node_id = await find_node_id(config, signer, membership)
     store = await Store.open(config.db_dsn)
     await store.migrate()
-    await store.ensure_node_info(node_id, signer.address)
+    await store.ensure_node_info(node_id, signer.public_key)
     if config.bug_forget_usage_on_restart:
         forgotten = await store.forget_unsettled_usage(node_id)
         log.warning("planted bug: forgot %d rows of unsettled usage at start", forgotten)

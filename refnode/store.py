@@ -15,6 +15,8 @@ from importlib import resources
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
+from refnode.envelopes import address_of
+
 log = logging.getLogger("refnode.store")
 
 MIGRATION_LOCK = 0x5EF0DE  # advisory lock id: one migrator at a time
@@ -83,18 +85,25 @@ class Store:
             log.info("migrated schema to version %d", applied[-1])
         return applied
 
-    async def ensure_node_info(self, node_id: int, signer_address: str) -> None:
-        """Record who this database belongs to; refuse a database of another node."""
-        key = bytes.fromhex(signer_address.removeprefix("0x"))
-        async with self.pool.connection() as conn:
-            cur = await conn.execute("SELECT node_id, public_key FROM node_info")
+    async def ensure_node_info(self, node_id: int, public_key: bytes) -> None:
+        """Record who this database belongs to, by its signer's 65-byte uncompressed public
+        key as xmtpd does; refuse a database of another node. A row from before, holding the
+        signer's 20-byte address, is rewritten to the key when the address is this signer's."""
+        address = bytes.fromhex(address_of(public_key)[2:])
+        async with self.pool.connection() as conn, conn.transaction():
+            cur = await conn.execute("SELECT node_id, public_key FROM node_info FOR UPDATE")
             row = await cur.fetchone()
             if row is None:
                 await conn.execute("INSERT INTO node_info (node_id, public_key) VALUES (%s, %s)",
-                                   (node_id, key))
-            elif row[0] != node_id or bytes(row[1]) != key:
+                                   (node_id, public_key))
+                return
+            stored = bytes(row[1])
+            if row[0] != node_id or stored not in (public_key, address):
                 raise RuntimeError(f"database belongs to node {row[0]}, not node {node_id}; "
                                    "give each node its own database")
+            if stored == address:
+                await conn.execute("UPDATE node_info SET public_key = %s", (public_key,))
+                log.info("node_info: the signer's address replaced by its public key")
 
     async def vector_clock(self) -> dict[int, int]:
         async with self.pool.connection() as conn:

@@ -8,28 +8,21 @@ with one line before anything is applied. Exit codes: 0 ok, 1 failed, 2 could no
 from __future__ import annotations
 
 import argparse
-import re
-import signal
-import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
+from shakedown import traffic_cli
 from shakedown.chain import cli as chain_cli
 from shakedown.chaos import cli as chaos_cli
+from shakedown.deploy.runner import REPO_ROOT, DeployFailed, run_pyinfra
 from shakedown.errors import ShakedownError
 from shakedown.faults import cli as faults_cli
 from shakedown.model import Testnet, load_inventory
 from shakedown.scenarios import cli as scenarios_cli
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_INVENTORY = "inventories/local.py"
-
-
-class DeployFailed(ShakedownError):
-    """pyinfra ran and reported an error (exit 1, not 2)."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -48,6 +41,7 @@ def _parser() -> argparse.ArgumentParser:
     chain_cli.add_parser(sub, common)
     scenarios_cli.add_parsers(sub, common)
     chaos_cli.add_parser(sub, common)
+    traffic_cli.add_parser(sub, common)
     return parser
 
 
@@ -61,69 +55,6 @@ def _inventory_path(raw: str) -> Path:
     if not path.exists() and not path.is_absolute() and (REPO_ROOT / path).exists():
         return REPO_ROOT / path
     return path
-
-
-def run_pyinfra(inventory: Path, script: str, verbose: bool, *, timeout_s: float | None = None,
-                new_session: bool = False) -> str:
-    """Run pyinfra; return its summary line or raise DeployFailed with its last error line.
-
-    ``timeout_s`` kills pyinfra when it runs longer; ``new_session`` keeps a terminal's Ctrl-C
-    away from it (teardown must finish even when the user interrupts the run).
-    """
-    cmd = [sys.executable, "-m", "pyinfra", "-y", str(inventory.resolve()),
-           str(REPO_ROOT / "deploy" / script)]
-    lines: list[str] = []
-    started = time.time()
-    with subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          text=True, start_new_session=new_session) as proc:
-        timer = threading.Timer(timeout_s, proc.kill) if timeout_s else None
-        if timer:
-            timer.daemon = True
-            timer.start()
-        try:
-            assert proc.stdout is not None
-            for line in proc.stdout:  # streamed with -v: a deploy takes seconds to minutes
-                lines.append(line)
-                if verbose:
-                    print(line, end="", flush=True)
-        finally:
-            if timer:
-                timer.cancel()
-    output = "".join(lines)
-    debug_log = REPO_ROOT / "pyinfra-debug.log"  # pyinfra leaves it on errors; ours only
-    if debug_log.exists() and debug_log.stat().st_mtime >= started:
-        debug_log.unlink(missing_ok=True)
-    if timeout_s and proc.returncode == -signal.SIGKILL:
-        raise DeployFailed(f"pyinfra {script}: killed after {timeout_s:g}s without finishing")
-    if proc.returncode != 0:
-        raise DeployFailed(f"pyinfra {script} failed: {_last_error(output)}")
-    return _summary(output)
-
-
-def _last_error(output: str) -> str:
-    """``<operation>: <its first error line>`` from pyinfra's output, host prefixes removed."""
-    failed = [ln.split("StepFailed: ", 1)[1] for ln in output.splitlines() if "StepFailed: " in ln]
-    block = output.rsplit("--> Starting operation:", 1)
-    operation = block[1].splitlines()[0].strip() if len(block) == 2 else "pyinfra"
-    lines = [re.sub(r"^\[[^]]+\]\s*", "", ln.strip()) for ln in block[-1].splitlines()[1:]]
-    if failed:
-        return f"{operation}: {failed[-1].strip()}"
-    lines = [ln for ln in lines if ln and not ln.startswith("-->")]
-    noise = re.compile(r"executed \d+ commands|No hosts remaining")
-    for line in lines:
-        if re.search(r"error|exception|timed out|not reached|failed", line, re.I) \
-                and not noise.search(line):
-            return f"{operation}: {line}"
-    return f"{operation}: {lines[-1] if lines else 'failed'}"
-
-
-def _summary(output: str) -> str:
-    """``14 operations: 7 changed, 7 unchanged`` from pyinfra's results table."""
-    match = re.search(r"Grand total\s+(\d+)\s+(\S+)\s+(\S+)\s+(\S+)", output)
-    if not match:
-        return "done"
-    total, changed, _, unchanged = (g.replace("-", "0") for g in match.groups())
-    return f"{total} operations: {changed} changed, {unchanged} unchanged"
 
 
 def _status(testnets: list[Testnet]) -> int:
@@ -171,18 +102,18 @@ def run(command: str, inventory: Path, verbose: bool) -> int:
     print(f"shakedown: {command} {names} (pyinfra deploy/{script}) ...", flush=True)
     problems: list[str] = []
     if command == "down":  # heal first: a fault's ledger is what removes it
-        from shakedown.faults.forget import heal_before_down
+        from shakedown.faults.inventory import heal_all
 
-        problems += heal_before_down(inventory, testnets)
+        problems += heal_all(inventory)
     summary = run_pyinfra(inventory, script, verbose)
     print(f"shakedown: {command} {names}: {summary} in {time.monotonic() - started:.1f} s")
     if command == "up":
         for t in testnets:
             print(f"shakedown: record {t.record_path}")
     else:
-        from shakedown.faults.forget import forget_after_down
+        from shakedown.faults.inventory import forget_all
 
-        problems += forget_after_down(inventory, testnets)
+        problems += forget_all(inventory)
     for line in problems:
         print(f"shakedown: {line}", file=sys.stderr)
     return 1 if problems else 0

@@ -1,15 +1,53 @@
 """Read a node's database directly, on xmtpd's table names, so the same reads work on xmtpd.
 
-Every function takes an open psycopg connection and returns plain data.
+Every function takes an open psycopg connection and returns plain data. The envelope bytes
+live in ``gateway_envelopes_blob`` (refnode, and xmtpd since its migration 00023) or in
+``gateway_envelope_blobs`` (xmtpd before it): ``read_blob_table`` says which, once per
+connection, and every read of the bytes uses it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import weakref
 from dataclasses import dataclass
 from typing import NamedTuple
 
 import psycopg
+
+from shakedown.errors import NotFoundError
+
+META_TABLE = "gateway_envelopes_meta"
+BLOB_TABLES = ("gateway_envelopes_blob", "gateway_envelope_blobs")  # new name, old name
+_blob_tables: weakref.WeakKeyDictionary[psycopg.Connection, str] = weakref.WeakKeyDictionary()
+
+
+def read_blob_table(conn: psycopg.Connection) -> str:
+    """The envelope-bytes table this database has (cached per connection).
+
+    Example: ``read_blob_table(conn) == "gateway_envelope_blobs"`` on xmtpd before 00023.
+    """
+    found = _blob_tables.get(conn)
+    if found is None:
+        row = conn.execute("SELECT to_regclass(%s) IS NOT NULL, to_regclass(%s) IS NOT NULL",
+                           BLOB_TABLES).fetchone()
+        have = [t for t, present in zip(BLOB_TABLES, row or (), strict=False) if present]
+        if not have:
+            raise NotFoundError(f"database {conn.info.dbname}: no envelope table "
+                                f"({' or '.join(BLOB_TABLES)}); is it a node's database?")
+        found = _blob_tables[conn] = have[0]
+    return found
+
+
+def envelope_tables(conn: psycopg.Connection) -> tuple[str, str]:
+    """(meta table, blob table) of this database, the blob table under its name here."""
+    return META_TABLE, read_blob_table(conn)
+
+
+def _envelope_table(table: str) -> str:
+    if table != META_TABLE and table not in BLOB_TABLES:
+        raise ValueError(f"not an envelope table: {table!r}")
+    return table
 
 
 def _count(conn: psycopg.Connection, table: str) -> int:
@@ -51,7 +89,7 @@ def read_envelope_digests(conn: psycopg.Connection, originator: int | None = Non
                           ) -> dict[tuple[int, int], str]:
     """(originator, sequence id) -> sha256 of the stored envelope bytes."""
     sql = "SELECT originator_node_id, originator_sequence_id, originator_envelope " \
-          "FROM gateway_envelopes_blob"
+          f"FROM {read_blob_table(conn)}"
     params: tuple = ()
     if originator is not None:
         sql += " WHERE originator_node_id = %s"
@@ -88,7 +126,7 @@ def read_payer_of_envelopes(conn: psycopg.Connection, originator: int) -> dict[i
 
 # -- reads for the verify suite: aggregates computed by the server, rows only on demand -----
 
-ENVELOPE_TABLES = ("gateway_envelopes_meta", "gateway_envelopes_blob")
+ENVELOPE_TABLES = (META_TABLE, BLOB_TABLES[0])  # refnode's names; ``envelope_tables`` reads them
 
 
 @dataclass(frozen=True)
@@ -108,14 +146,14 @@ def read_originator_digests(conn: psycopg.Connection) -> dict[int, OriginatorDig
     rows = conn.execute(
         "SELECT originator_node_id, count(*), max(originator_sequence_id), "
         "md5(string_agg(originator_sequence_id::text || ':' || md5(originator_envelope), ',' "
-        "ORDER BY originator_sequence_id)) FROM gateway_envelopes_blob GROUP BY 1").fetchall()
+        f"ORDER BY originator_sequence_id)) FROM {read_blob_table(conn)} GROUP BY 1").fetchall()
     return {int(o): OriginatorDigest(int(c), int(m), str(d)) for o, c, m, d in rows}
 
 
 def read_row_digests(conn: psycopg.Connection, originator: int) -> dict[int, str]:
     """sequence id -> md5 of the stored envelope, for one originator (to locate a difference)."""
     rows = conn.execute(
-        "SELECT originator_sequence_id, md5(originator_envelope) FROM gateway_envelopes_blob "
+        f"SELECT originator_sequence_id, md5(originator_envelope) FROM {read_blob_table(conn)} "
         "WHERE originator_node_id = %s", (originator,)).fetchall()
     return {int(s): str(d) for s, d in rows}
 
@@ -131,11 +169,10 @@ class SequenceSummary:
     max_id: int
 
 
-def read_sequence_summary(conn: psycopg.Connection, table: str = "gateway_envelopes_meta"
+def read_sequence_summary(conn: psycopg.Connection, table: str = META_TABLE
                           ) -> dict[int, SequenceSummary]:
     """originator -> count, distinct count, lowest and highest sequence id stored in ``table``."""
-    if table not in ENVELOPE_TABLES:
-        raise ValueError(f"not an envelope table: {table!r}")
+    table = _envelope_table(table)
     rows = conn.execute(
         f"SELECT originator_node_id, count(*), count(DISTINCT originator_sequence_id), "
         f"min(originator_sequence_id), max(originator_sequence_id) FROM {table} GROUP BY 1"
@@ -146,8 +183,7 @@ def read_sequence_summary(conn: psycopg.Connection, table: str = "gateway_envelo
 def read_missing_sequences(conn: psycopg.Connection, originator: int, table: str,
                            limit: int = 5) -> list[int]:
     """Sequence ids of ``originator`` missing from ``table`` below its highest stored one."""
-    if table not in ENVELOPE_TABLES:
-        raise ValueError(f"not an envelope table: {table!r}")
+    table = _envelope_table(table)
     rows = conn.execute(
         f"SELECT s FROM generate_series(1, (SELECT coalesce(max(originator_sequence_id), 0) "
         f"FROM {table} WHERE originator_node_id = %(o)s)) AS s WHERE NOT EXISTS (SELECT 1 FROM "
@@ -159,8 +195,7 @@ def read_missing_sequences(conn: psycopg.Connection, originator: int, table: str
 def read_duplicate_sequences(conn: psycopg.Connection, originator: int, table: str,
                              limit: int = 5) -> dict[int, int]:
     """sequence id -> copies, for sequence ids of ``originator`` stored more than once."""
-    if table not in ENVELOPE_TABLES:
-        raise ValueError(f"not an envelope table: {table!r}")
+    table = _envelope_table(table)
     rows = conn.execute(
         f"SELECT originator_sequence_id, count(*) FROM {table} WHERE originator_node_id = %s "
         f"GROUP BY 1 HAVING count(*) > 1 ORDER BY 1 LIMIT %s", (originator, limit)).fetchall()
@@ -177,7 +212,7 @@ class IndexRow(NamedTuple):
 
 
 _INDEX = ("SELECT b.originator_node_id, b.originator_sequence_id, sha256(b.originator_envelope), "
-          "p.address FROM gateway_envelopes_blob b LEFT JOIN gateway_envelopes_meta m "
+          "p.address FROM {blob} b LEFT JOIN gateway_envelopes_meta m "
           "ON m.originator_node_id = b.originator_node_id "
           "AND m.originator_sequence_id = b.originator_sequence_id "
           "LEFT JOIN payers p ON p.id = m.payer_id")
@@ -198,7 +233,8 @@ def read_envelope_index(conn: psycopg.Connection, originator: int | None = None,
             where += " AND b.originator_sequence_id >= %(lo)s AND b.originator_sequence_id < %(hi)s"
             params.update(lo=bucket * size, hi=(bucket + 1) * size)
     with conn.cursor(binary=True) as cur:
-        cur.execute(f"{_INDEX} {where} ORDER BY 1, 2, 4", params)
+        cur.execute(f"{_INDEX.format(blob=read_blob_table(conn))} {where} ORDER BY 1, 2, 4",
+                    params)
         return [IndexRow(*r) for r in cur.fetchall()]
 
 
@@ -221,7 +257,7 @@ def read_index_digests(conn: psycopg.Connection, size: int = BUCKET
         "md5(string_agg(b.originator_node_id::text || ':' || b.originator_sequence_id::text "
         "|| ':' || encode(sha256(b.originator_envelope), 'hex') || ':' || coalesce(p.address, ''),"
         " ',' ORDER BY b.originator_sequence_id, p.address)) "
-        "FROM gateway_envelopes_blob b LEFT JOIN gateway_envelopes_meta m "
+        f"FROM {read_blob_table(conn)} b LEFT JOIN gateway_envelopes_meta m "
         "ON m.originator_node_id = b.originator_node_id "
         "AND m.originator_sequence_id = b.originator_sequence_id "
         "LEFT JOIN payers p ON p.id = m.payer_id GROUP BY 1, 2", {"size": size}).fetchall()
@@ -236,7 +272,7 @@ def read_envelope_blobs(conn: psycopg.Connection, keys: list[tuple[int, int]]
     with conn.cursor(binary=True) as cur:
         cur.execute(
             "SELECT b.originator_node_id, b.originator_sequence_id, b.originator_envelope "
-            "FROM gateway_envelopes_blob b JOIN unnest(%s::int[], %s::bigint[]) AS k(o, s) "
+            f"FROM {read_blob_table(conn)} b JOIN unnest(%s::int[], %s::bigint[]) AS k(o, s) "
             "ON b.originator_node_id = k.o AND b.originator_sequence_id = k.s",
             ([o for o, _ in keys], [s for _, s in keys]))
         return {(int(o), int(s)): bytes(b) for o, s, b in cur.fetchall()}

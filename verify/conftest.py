@@ -23,10 +23,17 @@ from shakedown.verify.plugin import (
     register_groups,
 )
 from shakedown.verify.session import VerifySession
-from shakedown.verify.target import NodeTarget, Target, pick_testnet, resolve_target
+from shakedown.verify.target import (
+    NodeTarget,
+    Target,
+    check_record,
+    pick_testnet,
+    resolve_target,
+)
 
 CONFIG = pytest.StashKey[VerifyConfig]()
 TESTNET = pytest.StashKey[Testnet]()
+RUN = pytest.StashKey[VerifySession]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -40,12 +47,26 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     register_groups(config)
     config.stash[CONFIG] = cfg = VerifyConfig.from_pytest(config)
-    try:  # the inventory alone, no network: a bad one is a usage error, before anything runs
+    try:  # the inventory and the record alone, no network: a usage error before anything runs
         config.stash[TESTNET], _ = pick_testnet(cfg.inventory, cfg.testnet)
+        check_record(config.stash[TESTNET], cfg.inventory, cfg.record)
     except ConfigError as e:
         raise pytest.UsageError(str(e)) from None
     if cfg.json_summary is not None:
         config.pluginmanager.register(JsonSummary(cfg.json_summary, cfg), "sd-json-summary")
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    cfg, net = config.stash[CONFIG], config.stash[TESTNET]
+    return (f"shakedown verify: testnet {net.name} from {cfg.inventory}, record "
+            f"{cfg.record or net.record_path}")
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter,
+                            config: pytest.Config) -> None:
+    run = config.stash.get(RUN, None)
+    if run is not None and run.blob_tables:
+        terminalreporter.write_line(f"shakedown verify: {run.describe_blob_tables()}")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -69,9 +90,11 @@ def verify_run(pytestconfig: pytest.Config) -> Iterator[VerifySession]:
     if summary is not None:
         summary.testnet = target.testnet.name
     with VerifySession(cfg, target) as run:
+        pytestconfig.stash[RUN] = run
         yield run
         if summary is not None:
             summary.stats = run.stats()
+            summary.blob_tables = dict(run.blob_tables)
 
 
 @pytest.fixture(scope="session")

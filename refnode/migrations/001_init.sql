@@ -3,7 +3,8 @@
 
 CREATE TABLE node_info (
     node_id INT NOT NULL,
-    public_key BYTEA NOT NULL,          -- the signer's address (20 bytes); xmtpd keeps the key
+    public_key BYTEA NOT NULL,          -- the signer's uncompressed public key (65 bytes), as
+                                        -- xmtpd keeps it; older refnodes kept its address
     singleton_id SMALLINT PRIMARY KEY DEFAULT 1 CHECK (singleton_id = 1)
 );
 

@@ -1,11 +1,11 @@
 """Faults: inject into a deployed testnet, always removable (DESIGN section 5).
 
-``Injector`` applies a fault kind from ``KINDS`` to a target and records it, with its undo,
-in the ledgers before acting; ``clear``/``clear_all`` heal from the ledgers alone; a TTL lets
-the host heal by itself. ``read_residue`` lists anything a fault left behind.
-
-SSH hosts (VMs, systemd testnets): ``hosts.HostInjector``, with hosts and services found by
-``hostinv``; ``forget`` removes closed ledgers at teardown.
+One model over both runtimes: a kind in ``KINDS`` (``kinds.py``) defines its parameters, its
+targets and its plan as data once; ``Injector`` validates, writes the ledgers before acting,
+and hands the plan to the testnet's backend, the Docker executor (``docker.py``) or the SSH
+one (``hosts.py``); ``clear``/``clear_all`` heal from the ledgers alone; a TTL lets the host
+heal by itself. ``inventory.py`` finds the backends of an inventory (``read_residue``,
+``heal_all``, ``forget_all``).
 """
 
 from shakedown.errors import FaultError

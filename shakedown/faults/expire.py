@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from shakedown.faults.injector import heal_entry
+from shakedown.faults.docker import heal_entry
 from shakedown.faults.ledger import Ledger
 
 

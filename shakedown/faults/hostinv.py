@@ -8,7 +8,7 @@ Docker host: its faults act on its testnet's containers (``shakedown.faults.Inje
 
 A fault target on SSH hosts is a host name, or a service: ``services: {"node-100":
 "refnode.service"}`` in a host's data, or, on a systemd testnet, every service shakedown runs
-there (unit ``<testnet>-<service>.service``). A toxic kind on such a testnet's node acts on the
+there (unit ``<testnet>-<service>.service``). A toxic on such a testnet's node goes to the
 toxiproxy of the node's host: its proxy ``node-200`` (peers), ``node-200-db`` or ``chain``.
 
     for group in host_groups(read_hosts(Path("inventories/vagrant.py"))):
@@ -18,15 +18,16 @@ toxiproxy of the node's host: its proxy ``node-200`` (peers), ``node-200-db`` or
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from shakedown.errors import ConfigError
-from shakedown.faults.hostkinds import HostKind
+from shakedown.faults.kind import Service
 from shakedown.faults.ssh import SSHTarget, read_hosts
-from shakedown.model import Testnet, testnets_of
+from shakedown.model import ROLES, Testnet, testnets_of
 
 Hosts = Sequence[tuple[str, Mapping[str, Any]]]
 DEFAULT_LEDGER = "shakedown"  # the ledger name of hosts that carry no testnet
@@ -56,14 +57,11 @@ class HostGroup:
             return target, ""
         return self.services.get(target)
 
-    def place(self, kind: HostKind, target: str,
-              params: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
-        """The host ``kind`` acts on for ``target``, and ``params`` completed from the
-        inventory: a service's unit, or for a toxic the proxy in front of the node and the
-        port of its host's toxiproxy API. ConfigError for a target that is not here.
+    def service(self, target: str) -> Service:
+        """The ``Service`` a target names (a host: role ``host``); ConfigError when neither.
 
-        Example: ``place(HOST_KINDS["db-latency"], "node-200", {"latency_ms": "50"})`` ->
-        ``("h2", {"latency_ms": "50", "proxy": "node-200-db", "api_port": 26001})``.
+        Example: ``service("node-200")`` -> ``Service("node-200", "node", at="h2",
+        node_id=200, unit="sdunit-node-200.service")``.
         """
         where = self.resolve(target)
         if where is None:
@@ -71,40 +69,37 @@ class HostGroup:
             raise ConfigError(f"target={target!r}: not a host or service of {self.testnet}; "
                               f"known: {', '.join(known)}")
         host, unit = where
-        filled = dict(params)
-        if unit and "unit" in kind.params:
-            filled.setdefault("unit", unit)
-        if kind.toxic_path and "proxy" not in filled:
-            found = self.toxiproxy(target, kind.toxic_path)
-            if found is None:
-                nodes = ", ".join(n.name for n in self.model.nodes) if self.model else "none"
-                hosts = " or a host with the proxy role" if kind.toxic_path == "chain" else ""
-                raise ConfigError(f"{kind.name} {target}: no toxiproxy of {self.testnet} is in "
-                                  f"front of it; name a node ({nodes}){hosts}, or give "
-                                  "proxy=NAME api_port=PORT")
-            host, filled["proxy"], port = found
-            filled.setdefault("api_port", port)
-        return host, filled
+        if not unit:
+            return Service(target, "host", host)
+        node_id = int(target[5:]) if re.match(r"^node-\d+$", target) else None
+        role = "node" if node_id else target if target in ROLES else "service"
+        return Service(target, role, host, node_id, unit)
 
-    def toxiproxy(self, target: str, path: str) -> tuple[str, str, int] | None:
+    def toxiproxy(self, target: str, path: str) -> tuple[str, str, int]:
         """``(host, proxy, API port)``: the proxy on ``path`` (``node``, ``db``, ``chain``) in
         front of node ``target`` on its host's toxiproxy; for ``chain`` a host name also
-        works (that host's chain proxy). None when ``target`` is neither."""
+        works (that host's chain proxy). ConfigError when ``target`` is neither."""
         if self.model is None:
-            return None
+            return self._no_toxiproxy(target, path)
         node = next((n for n in self.model.nodes if n.name == target), None)
         if node is not None:
             host = self.model.host_of(node)
         elif path == "chain" and target in {h.name for h in self.model.hosts}:
             host = self.model.host(target)
         else:
-            return None
+            return self._no_toxiproxy(target, path)
         if not host.has("proxy"):
             raise ConfigError(f"{target}: its host {host.name} has no proxy role, so no "
                               "toxiproxy is in front of it")
         proxies = {"chain": "chain"} if node is None else \
             {"node": node.name, "db": node.db_proxy, "chain": "chain"}
         return host.name, proxies[path], self.model.ports.proxy_api
+
+    def _no_toxiproxy(self, target: str, path: str) -> Any:
+        nodes = ", ".join(n.name for n in self.model.nodes) if self.model else "none"
+        hosts = " or a host with the proxy role" if path == "chain" else ""
+        raise ConfigError(f"{target}: no toxiproxy of {self.testnet} is in front of it; name a "
+                          f"node ({nodes}){hosts}, or give proxy=NAME api_port=PORT")
 
 
 def host_groups(hosts: Hosts) -> list[HostGroup]:

@@ -1,39 +1,46 @@
-"""Faults on whole hosts over SSH (VMs, or VM-like containers), ledgered on both ends.
+"""Faults on SSH hosts (VMs, VM-like containers, systemd testnets): the view and the executor.
 
-The shape is the Docker injector's (``shakedown.faults.injector``): validate and plan first;
-write the entry and its undo to the controller's ledger, then (in the same SSH exec that acts)
-to the host's ledger ``/var/lib/shakedown/faults/<testnet>.json``; act; on failure undo at once
-and mark the entry failed. Undo steps are shell (``{"op": "sh", "host": ..., "cmd": ...}``) and
-idempotent, so a clear works from either ledger alone and "already gone" is cleared. A TTL is a
-transient systemd timer on the host (``shakedown-expire-<tag>``): the host heals itself, and
-records that in its ledger, with no controller alive.
+A target is a host, or a service on one (``shakedown.faults.hostinv``): its ``services:`` in
+the inventory, or a systemd testnet's own units. The entry names the host, and a service's
+unit becomes the ``unit`` parameter. Toward a peer means toward its host's address; SSH to the
+host always passes our iptables chain, so the controller can always clear.
 
-The host's ledger is written by shakedown's own ``ledger.py`` shipped to the host (``python3 -S``
-it there), so both ends share one format and one lock.
+The executor turns a plan's steps into shell (systemctl, the libfaketime drop-in, python3's
+urllib against the host's own toxiproxy or chain on 127.0.0.1, and the iptables and tc shell
+of ``shakedown.faults.netshell``) and runs one script per apply over SSH: precheck, the intent
+into the host's ledger ``/var/lib/shakedown/faults/<testnet>.json``, act, active or rolled
+back. Undo steps are shell (``{"op": "sh", "host": ..., "cmd": ...}``) and idempotent, so a
+clear works from either ledger alone. A TTL is a transient systemd timer on the host
+(``shakedown-expire-<tag>``): the host heals itself, and records it, with no controller alive.
 
-    inj = HostInjector("sdnet", [SSHTarget("vm1", "10.213.0.11", key_file=KEY)], state_dir)
-    entry = inj.apply("netem", "vm1", {"delay_ms": 100, "dst": "10.213.0.12"}, ttl=60)
-    inj.clear(entry)
-    inj.clear_all()
+The host's ledger is written by shakedown's own ``ledger.py`` shipped to the host (``python3
+-S`` runs it there), so both ends share one format and one lock.
+
+    backend = SSHBackend(group)        # or SSHBackend.of("sdnet", [SSHTarget(...)], state_dir)
+    Injector(backend).apply("netem", "vm1", {"delay_ms": 100, "dst": "10.213.0.12"}, ttl=60)
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import secrets
 import shlex
-import time
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from shakedown.deploy.record import load_record
 from shakedown.errors import ConfigError, FaultError, NotFoundError, ShakedownError
 from shakedown.faults import ledger as ledger_module
-from shakedown.faults.hostkinds import HOST_KINDS, REFUSED, HostFacts, HostKind, HostPlan
+from shakedown.faults import netshell
+from shakedown.faults.docker import proxy_residue, refuse_open, remove_ledger
+from shakedown.faults.hostinv import HostGroup
+from shakedown.faults.kind import Kind, Plan, Service, Step
 from shakedown.faults.ledger import Entry, Ledger
-from shakedown.faults.names import HOST_LEDGER_DIR
+from shakedown.faults.names import HOST_LEDGER_DIR, HOST_STATE_DIR
+from shakedown.faults.netshell import REFUSED, refuse
+from shakedown.faults.ops import run_step
 from shakedown.faults.ssh import Session, SSHTarget
 
 RUN_DIR = "/run/shakedown/expire"  # TTL scripts: gone at reboot, like the faults themselves
@@ -90,7 +97,7 @@ def helper_source() -> str:
 
 def helper_path() -> str:
     digest = hashlib.sha256(helper_source().encode()).hexdigest()[:8]
-    return f"/var/lib/shakedown/sd-ledger-{digest}.py"
+    return f"{HOST_STATE_DIR}/sd-ledger-{digest}.py"
 
 
 def intents_dir(ledger: str) -> str:
@@ -102,30 +109,106 @@ def timer_unit(tag: str) -> str:
     return f"{TIMER_PREFIX}{tag}"
 
 
-class HostInjector:
-    """Faults on SSH hosts of one testnet: a controller ledger and one ledger per host."""
+FAKETIME_GLOB = "/usr/lib/*/faketime/libfaketime.so.1"
+CLOCK_DROPIN = "shakedown-clock.conf"
 
-    def __init__(self, testnet: str, hosts: Iterable[SSHTarget], controller: Ledger | Path) -> None:
-        self.testnet = testnet
-        self.hosts = {h.name: h for h in hosts}
-        self.controller = controller if isinstance(controller, Ledger) else \
-            Ledger(Path(controller) / "host-faults.json")
-        self.host_ledger = f"{HOST_LEDGER_DIR}/{testnet}.json"
+
+class SSHView:
+    """What the planners ask, answered from the inventory and (once per host) the host."""
+
+    runtime = "ssh"
+
+    def __init__(self, backend: SSHBackend) -> None:
+        self.backend = backend
+        self.group = backend.group
+
+    @property
+    def nodes(self) -> list[Service]:
+        model = self.group.model
+        return [self.group.service(n.name) for n in model.nodes] if model else []
+
+    def resolve(self, spec: str, roles: tuple[str, ...] = ()) -> list[Service]:
+        names = [n.strip() for n in spec.split(",") if n.strip()]
+        if not names:
+            raise ConfigError("empty target; name a host or a service on one")
+        found = [s for name in names for s in (self.nodes if name == "nodes" else
+                                               [self.group.service(name)])]
+        for s in found:
+            if roles and s.role not in roles:
+                raise ConfigError(f"target {s.name} is a {s.role}; this fault applies to: "
+                                  f"{', '.join(roles)}")
+        return list(dict.fromkeys(found))
+
+    def toward(self, src: Service, dest: Service) -> list[tuple[str, int]]:
+        if dest.at == src.at:
+            raise ConfigError(f"{dest.name} runs on {src.at} too: host faults cannot tell "
+                              "apart services of one host")
+        model = self.group.model  # a testnet's hosts: the address peers dial
+        known = {h.name: h.address for h in model.hosts} if model else {}
+        return [(f"{known.get(dest.at) or self.backend.hosts[dest.at].address}/32", 0)]
+
+    def inbound(self, service: Service) -> list[list[str]]:
+        return [["-j", "DROP"]]  # on a host: everything (but what ``keep`` lets through)
+
+    def keep(self, service: Service, values: Mapping[str, Any]) -> list[list[str]]:
+        port = str(values.get("ssh_port") or self.backend.hosts[service.at].port)
+        return [["-p", "tcp", "--dport", port, "-j", "RETURN"],
+                ["-p", "tcp", "--sport", port, "-j", "RETURN"]]
+
+    def device(self, service: Service, addresses: list[str]) -> str:
+        device, routes = self.backend.facts(service.at, [a.split("/")[0] for a in addresses])
+        if not addresses:
+            return device
+        found = {routes.get(a.split("/")[0], "") for a in addresses}
+        if len(found) != 1 or "" in found:
+            raise ConfigError(f"destinations {', '.join(addresses)} are not reached through "
+                              f"one device (routes: {routes})")
+        return found.pop()
+
+    def free_class(self, service: Service, device: str) -> int:
+        listing = self.backend.session(service.at).check(
+            f"tc class show dev {shlex.quote(device)} 2>/dev/null; true")
+        return netshell.free_minor(netshell.classes_in(listing), f"{service.at} {device}")
+
+    def has_netem(self, service: Service) -> bool:
+        return True  # a VM's kernel loads sch_netem on demand; a failure names the module
+
+    def toxiproxies(self, service: Service, path: str) -> list[tuple[str, str, str]]:
+        host, proxy, port = self.group.toxiproxy(service.name, path)
+        return [(host, f"http://127.0.0.1:{port}", proxy)]
+
+    def chain_rpc(self) -> tuple[str, str]:
+        model = self.group.model
+        if model is None or not model.has("chain"):
+            raise ConfigError(f"{self.group.testnet}: no chain runs on these hosts")
+        host = model.role_host("chain")
+        return host.name, f"http://{host.address}:{model.ports.chain}"
+
+    def controller_rpc(self) -> str:
+        return self.chain_rpc()[1]
+
+
+class SSHBackend:
+    """The executor of SSH hosts sharing one ledger name: one session and one host ledger
+    per host, a controller ledger ``<controller_dir>/host-faults.json``."""
+
+    runtime = "ssh"
+
+    def __init__(self, group: HostGroup) -> None:
+        self.group = group
+        self.testnet = group.testnet
+        self.hosts = {t.name: t for t in group.targets}
+        self.label = f"hosts of {group.testnet}"
+        self.title = f"{self.label} ({', '.join(self.hosts)})"
+        self.controller = Ledger(Path(group.controller_dir) / "host-faults.json")
+        self.host_ledger = f"{HOST_LEDGER_DIR}/{group.testnet}.json"
         self._sessions: dict[str, Session] = {}
-        self._devices: dict[str, str] = {}
-        self._routes: dict[str, dict[str, str]] = {}
-        self._helper: set[str] = set()
+        self._facts: dict[str, tuple[str, dict[str, str]]] = {}
 
-    def __enter__(self) -> HostInjector:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        for s in self._sessions.values():
-            s.close()
-        self._sessions.clear()
+    @classmethod
+    def of(cls, testnet: str, hosts: Iterable[SSHTarget], controller_dir: Path) -> SSHBackend:
+        """Hosts given directly (no inventory): every one a plain host, no services."""
+        return cls(HostGroup(testnet, tuple(hosts), Path(controller_dir)))
 
     def session(self, host: str) -> Session:
         if host not in self.hosts:
@@ -134,86 +217,108 @@ class HostInjector:
             self._sessions[host] = Session(self.hosts[host])
         return self._sessions[host]
 
-    # --- apply ---------------------------------------------------------------------------
+    def close(self) -> None:
+        for s in self._sessions.values():
+            s.close()
+        self._sessions.clear()
 
-    def apply(self, kind: str, host: str, params: Mapping[str, Any] | None = None,
-              ttl: float | None = None) -> Entry:
-        """Apply one fault on ``host``; its entry (active, or cleared for instant kinds)."""
-        if kind not in HOST_KINDS:
-            raise ConfigError(f"unknown host fault kind {kind!r}; known: {', '.join(HOST_KINDS)}")
-        if ttl is not None and ttl <= 0:
-            raise ConfigError(f"ttl {ttl}: must be a positive number of seconds")
-        spec = HOST_KINDS[kind]
-        values = spec.parse(params)
-        session = self.session(host)
-        tag = secrets.token_hex(4)
-        plan = spec.plan(self._facts(host, spec, values), values, tag)  # may refuse
-        undo = [{"op": "sh", "host": host, "cmd": c} for c in plan.undo]
-        entry = self.controller.intend(
-            kind=kind, target=host, params=values, undo=undo, mechanism=plan.mechanism, tag=tag,
-            expires_at=time.time() + ttl if ttl is not None else None)
-        entry = self.controller.update(entry.id, notes={
-            **plan.notes, "address": self.hosts[host].address}) or entry
-        try:
-            result = session.run(self._apply_script(entry, plan, ttl))
-        except ShakedownError as e:
-            self.controller.update(entry.id, error=str(e))  # still open: clear will retry
-            raise
+    def view(self) -> SSHView:
+        return SSHView(self)
+
+    def prepare(self, kind: Kind, target: str, params: dict[str, Any],
+                ) -> tuple[SSHView, list[Service], str, dict[str, Any]]:
+        """One host or service; the entry names its host and a service's unit is the
+        ``unit`` parameter (``stop app`` -> ``stop h3 unit=sdvm-app.service``)."""
+        target = target or kind.default_target
+        if "," in target or target == "nodes":
+            raise ConfigError(f"{target}: on SSH hosts a fault takes one host or service")
+        view = self.view()
+        (service,) = view.resolve(target, kind.roles)
+        filled = dict(params)
+        if "unit" in kind.params:
+            if service.unit:
+                filled.setdefault("unit", service.unit)
+            elif not filled.get("unit"):
+                raise ConfigError(f"{kind.name}: missing parameter unit=... (the systemd unit "
+                                  f"on {service.at})")
+        return view, [service], service.at, filled
+
+    def facts(self, host: str, addresses: list[str]) -> tuple[str, dict[str, str]]:
+        """The host's default device and the devices toward ``addresses`` (read once per
+        host and address); the ledger helper is shipped on the first visit."""
+        device, routes = self._facts.get(host, ("", {}))
+        missing = [a for a in addresses if a not in routes]
+        if device and not missing:
+            return device, routes
+        first, helper = "", False
+        for line in self.session(host).check(_facts_script(missing)).splitlines():
+            word, _, rest = line.partition(" ")
+            if word == "default":
+                device = device or rest.strip()
+            elif word == "first":
+                first = rest.strip()
+            elif word == "route":
+                addr, _, dev = rest.partition(" ")
+                if dev.strip():
+                    routes[addr] = dev.strip()
+            elif word == "helper":
+                helper = True
+        device = device or first
+        if not device:
+            raise FaultError(f"{host}: no network device besides lo")
+        if not helper:
+            self.session(host).check(ship_script())
+        self._facts[host] = (device, routes)
+        return device, routes
+
+    # --- steps as shell ------------------------------------------------------------------
+
+    def compile(self, plan: Plan, host: str = "",
+                ) -> tuple[str, str, list[str], list[str], list[Step]]:
+        """(host, precheck, apply lines, undo lines, steps for this controller) of a plan
+        whose steps are on ``host`` (or on the controller); ConfigError when they are on
+        more than one host."""
+        places = {s["at"] for s in [*plan.apply, *plan.undo]
+                  if not callable(s) and s.get("at")}
+        if len(places) > 1:
+            raise ConfigError(f"this fault acts on {len(places)} hosts "
+                              f"({', '.join(sorted(places))}); on SSH hosts give one target")
+        host = next(iter(places), host)
+        prechecks: list[str] = []
+        apply: list[str] = []
+        local: list[Step] = []
+        for step in plan.apply:
+            if callable(step) or not step.get("at"):
+                local.append(step)  # type: ignore[arg-type]
+                continue
+            check, cmd = _shell(step)
+            prechecks += [check] if check else []
+            apply.append(cmd)
+        undo = [_shell(s)[1] for s in plan.undo]
+        return host, "\n".join(dict.fromkeys(prechecks)), apply, undo, local
+
+    def ledger_undo(self, plan: Plan, tag: str) -> list[Step]:
+        host, *_, undo, _ = self.compile(plan)
+        return [{"op": "sh", "host": host, "cmd": c} for c in undo]
+
+    def apply(self, entry: Entry, plan: Plan, ttl: float | None) -> None:
+        host, precheck, apply, undo, local = self.compile(plan, entry.target)
+        self.facts(host, [])  # the helper is on the host before the script needs it
+        for step in local:  # the controller's part (a reorg): before the host's
+            step() if callable(step) else run_step(step)
+        script = self._apply_script(entry, precheck, apply, undo, plan.instant, ttl)
+        result = self.session(host).run(script)
         if result.rc != 0:
-            message = _apply_error(result.rc, result.last_error())
-            self.controller.update(entry.id, state="failed", error=message,
-                                   cleared_at=time.time())
-            raise FaultError(f"{kind} on {host}: {message}")
-        now = time.time()
-        if plan.instant:
-            return self.controller.update(entry.id, state="cleared", applied_at=now,
-                                          cleared_at=now) or entry
-        return self.controller.update(entry.id, state="active", applied_at=now) or entry
+            raise FaultError(_apply_error(result.rc, result.last_error()))
 
-    def _facts(self, host: str, spec: HostKind, values: dict[str, Any]) -> HostFacts:
-        """The host's NIC and routes (read once, cached) and the htb classes that open
-        per-destination faults of this controller hold there."""
-        dsts = [d.split("/")[0] for d in
-                (values.get(spec.wants_routes) or "").split(",") if d.strip()] \
-            if spec.wants_routes else []
-        routes = self._routes.setdefault(host, {})
-        missing = [d for d in dsts if d not in routes]
-        if host not in self._devices or host not in self._helper or missing:
-            device = first = ""
-            for line in self.session(host).check(_facts_script(missing)).splitlines():
-                word, _, rest = line.partition(" ")
-                if word == "default":
-                    device = rest.strip()
-                elif word == "first":
-                    first = rest.strip()
-                elif word == "route":
-                    addr, _, dev = rest.partition(" ")
-                    if dev.strip():
-                        routes[addr] = dev.strip()
-                elif word == "helper":
-                    self._helper.add(host)
-            self._devices[host] = device or first
-            if not self._devices[host]:
-                raise FaultError(f"{host}: no network device besides lo")
-            if host not in self._helper:
-                self._ship_helper(host)
-        taken: dict[str, set[int]] = {}
-        for e in self.controller.entries():
-            if e.open and e.target == host and "minor" in e.notes:
-                taken.setdefault(e.notes["device"], set()).add(int(e.notes["minor"]))
-        return HostFacts(device=self._devices[host], routes=dict(routes), taken=taken)
-
-    def _ship_helper(self, host: str) -> None:
-        self.session(host).check(ship_script())
-        self._helper.add(host)
-
-    def _apply_script(self, entry: Entry, plan: HostPlan, ttl: float | None) -> str:
+    def _apply_script(self, entry: Entry, precheck: str, apply_lines: list[str],
+                      undo_lines: list[str], instant: bool, ttl: float | None) -> str:
         """One script: precheck, host ledger (intended), act, active or rolled back, TTL."""
         ledger, helper = shlex.quote(self.host_ledger), helper_path()
         update = f"python3 -S {helper} update {ledger} {entry.id}"
-        undo = "\n".join(f"( {c} ) >/dev/null 2>&1" for c in plan.undo)
-        apply = " &&\n".join([*plan.apply, "true"])
-        lines = [plan.precheck]
+        undo = "\n".join(f"( {c} ) >/dev/null 2>&1" for c in undo_lines)
+        apply = " &&\n".join([*(f"{{ {c}\n}}" for c in apply_lines), "true"])
+        lines = [precheck]
         if ttl is not None:
             lines.append(f"if ! command -v systemd-run >/dev/null; then echo 'no systemd-run: "
                          f"a TTL needs systemd on the host' >&2; exit {REFUSED}; fi")
@@ -232,7 +337,7 @@ class HostInjector:
             f"\"error\": \"apply failed; rolled back\"}}' >/dev/null; exit 5; fi",
             "now=$(date +%s.%N)",
         ]
-        if plan.instant:
+        if instant:
             lines.append(f"{update} {_changes(state='cleared', applied_at=NOW, cleared_at=NOW)}"
                          " >/dev/null")
             return "\n".join(lines) + "\n"
@@ -240,7 +345,7 @@ class HostInjector:
             script = f"{RUN_DIR}/{entry.tag}.sh"
             lines += [
                 f"mkdir -p {RUN_DIR} && cat > {script} <<'SD_EXPIRE_EOF'\n"
-                f"{self._heal_script(entry, plan)}SD_EXPIRE_EOF",
+                f"{self._heal_script(entry, undo_lines)}SD_EXPIRE_EOF",
                 f"if ! systemd-run --quiet --collect --unit={timer_unit(entry.tag)} "
                 f"--on-active={max(1, round(ttl * 1000))}ms "
                 f"--timer-property=AccuracySec=100ms /bin/sh {script}; then "
@@ -251,7 +356,7 @@ class HostInjector:
         lines.append(f"{update} {_changes(state='active', applied_at=NOW)} >/dev/null")
         return "\n".join(lines) + "\n"
 
-    def _heal_script(self, entry: Entry, plan: HostPlan) -> str:
+    def _heal_script(self, entry: Entry, undo_lines: list[str]) -> str:
         """What the TTL timer runs on the host: undo if still open, then record it."""
         ledger, helper = shlex.quote(self.host_ledger), helper_path()
         update = f"python3 -S {helper} update {ledger} {entry.id}"
@@ -260,7 +365,7 @@ class HostInjector:
             f"case \"$(python3 -S {helper} state {ledger} {entry.id} 2>/dev/null)\" in "
             "cleared|failed|absent) rm -f \"$0\"; exit 0 ;; esac",
             "ok=1",
-            *(f"( {c} ) || ok=0" for c in plan.undo),
+            *(f"( {c} ) || ok=0" for c in undo_lines),
             f"if [ $ok = 1 ]; then {update} '{{\"state\": \"cleared\", \"cleared_at\": \"now\", "
             f"\"notes\": {{\"cleared_by\": \"ttl\"}}}}'; rm -f \"$0\"; "
             f"else {update} '{{\"error\": \"ttl: an undo step failed\"}}'; exit 1; fi",
@@ -268,27 +373,11 @@ class HostInjector:
 
     # --- clear ---------------------------------------------------------------------------
 
-    def clear(self, entry: Entry | str) -> Entry:
-        """Undo one fault (one SSH exec); "already gone" counts as cleared. FaultError when
-        an undo step fails, UnreachableError when the host does not answer."""
-        entry_id = entry if isinstance(entry, str) else entry.id
-        found = self.controller.get(entry_id)
-        if found is None:  # applied by another controller: its host's ledger knows it
-            found = next((e for e in self.entries() if e.id == entry_id), None)
-        if found is None:
-            raise NotFoundError(f"no host fault {entry_id} in the ledgers of {self.testnet}")
-        return self._clear(found) if found.open else found
-
-    def _clear(self, found: Entry) -> Entry:
-        result = self.session(found.target).run(self._clear_script(found))
+    def undo(self, entry: Entry) -> None:
+        """One SSH exec: stop its timer, undo, record it cleared in the host's ledger."""
+        result = self.session(entry.target).run(self._clear_script(entry))
         if result.rc != 0:
-            message = f"{found.id} {found.kind} {found.target}: {result.last_error()}"
-            if self.controller.update(found.id, error=message) is None:
-                self.controller.put(replace(found, error=message))
-            raise FaultError(message)
-        if self.controller.get(found.id) is None:
-            self.controller.put(found)
-        return self.controller.update(found.id, state="cleared", cleared_at=time.time()) or found
+            raise FaultError(f"{entry.id} {entry.kind} {entry.target}: {result.last_error()}")
 
     def _clear_script(self, entry: Entry) -> str:
         helper, ledger = helper_path(), shlex.quote(self.host_ledger)
@@ -303,22 +392,7 @@ class HostInjector:
             "'{\"state\": \"cleared\", \"cleared_at\": \"now\"}' >/dev/null; fi",
         ]) + "\n"
 
-    def clear_all(self, hosts: Iterable[str] | None = None) -> list[Entry]:
-        """Clear every open fault on ``hosts`` (default: all), newest first; raise after all."""
-        wanted = set(hosts or self.hosts)
-        cleared, failures = [], []
-        for entry in reversed(self.entries()):
-            if not entry.open or entry.target not in wanted:
-                continue
-            try:
-                cleared.append(self._clear(entry))
-            except ShakedownError as e:
-                failures.append(str(e))
-        if failures:
-            raise FaultError(f"{len(failures)} host fault(s) not cleared: {failures[0]}")
-        return cleared
-
-    # --- ledgers -------------------------------------------------------------------------
+    # --- ledgers, residue ----------------------------------------------------------------
 
     def read_host_ledger(self, host: str) -> list[Entry]:
         """The host's own ledger and its intents not yet moved in (one SSH exec)."""
@@ -336,27 +410,165 @@ class HostInjector:
             raise FaultError(f"{host}: ledger {self.host_ledger} is unreadable: {e}") from e
         return entries
 
-    def entries(self, hosts: Iterable[str] | None = None) -> list[Entry]:
-        """Every host fault, oldest first; a host's closed state wins (its TTL timer heals).
-
-        Hosts that do not answer contribute the controller's copy only."""
-        wanted = set(hosts or self.hosts)
-        by_id = {e.id: e for e in self.controller.entries() if e.target in wanted}
-        for host in sorted(wanted):
+    def host_entries(self) -> list[Entry]:
+        """Every host's ledger; a host that does not answer contributes nothing."""
+        found = []
+        for host in sorted(self.hosts):
             try:
-                remote = self.read_host_ledger(host)
+                found += self.read_host_ledger(host)
             except ShakedownError:
                 continue
-            for e in remote:
-                mine = by_id.get(e.id)
-                if mine is None or (mine.open and not e.open):
-                    by_id[e.id] = e
-                    if self.controller.get(e.id) is None or not e.open:
-                        self.controller.put(e)  # e.g. a TTL expiry the host recorded
-        return sorted(by_id.values(), key=lambda e: e.created_at)
+        return found
 
-    def active(self) -> list[Entry]:
-        return [e for e in self.entries() if e.open]
+    def residue(self) -> list[str]:
+        """Per host (``h2: ...``): open entries of its ledger, our qdiscs and chain, TTL
+        timers and scripts, clock drop-ins, and rules or qdiscs that drop or shape but are
+        not ours; toxics on the testnet's toxiproxies. A host that does not answer is a line."""
+        found = []
+        for name in self.hosts:
+            try:
+                found += [f"{name}: open fault {e.summary()}"
+                          for e in self.read_host_ledger(name) if e.open]
+                out = self.session(name).run(_HOST_RESIDUE).out
+            except ShakedownError as e:
+                found.append(f"{name}: could not look: {e}")
+                continue
+            listing, _, ours = out.partition(_OURS)
+            found += [f"{name}: {line}" for line in
+                      [*netshell.net_residue(listing, container=False), *ours.splitlines()]
+                      if line.strip()]
+        model = self.group.model
+        record = (load_record(model.record_path) or {}) if model else {}
+        for host, api in (record.get("proxies") or {}).items():
+            found += [f"{host}: {line}" for line in proxy_residue(api)]
+        return found
+
+    def forget(self) -> list[str]:
+        """Remove the testnet's fault ledgers on every host and the controller's when no
+        entry is open anywhere; what was removed (``host:path``). FaultError (nothing removed)
+        when a fault is open; UnreachableError when a host does not answer."""
+        entries = {e.id: e for e in self.controller.entries()}
+        for name in self.hosts:
+            entries.update({e.id: e for e in self.read_host_ledger(name)
+                            if e.open or e.id not in entries})
+        refuse_open(self.testnet, [e for e in entries.values() if e.open])
+        removed = []
+        for name in self.hosts:
+            out = self.session(name).check(_forget_script(self.host_ledger))
+            removed += [f"{name}:{line}" for line in out.split()]
+        return removed + [str(p) for p in remove_ledger(self.controller)]
+
+
+def _shell(step: Step) -> tuple[str, str]:
+    """(precheck, command) of one step on a host."""
+    op = step["op"]
+    if op == "sh":
+        return step.get("precheck", ""), step["cmd"]
+    if op == "service":
+        unit = shlex.quote(step["unit"])
+        return _unit_exists(unit), {
+            "stop": f"systemctl stop {unit}", "start": f"systemctl start {unit}",
+            "restart": f"systemctl restart {unit}",
+            "kill": f"systemctl kill --signal=SIGKILL {unit}",
+            "pause": f"systemctl kill --signal=SIGSTOP {unit}",
+            "unpause": f"if systemctl is-active -q {unit}; then "
+                       f"systemctl kill --signal=SIGCONT {unit}; fi"}[step["action"]]
+    if op in ("clock", "unclock"):
+        return _clock(step)
+    if op == "toxic_add":
+        url = f"{step['api']}/proxies/{step['proxy']}"
+        body = {k: step[k] for k in ("name", "type", "stream", "toxicity", "attributes")}
+        return (f"{http_call('GET', url)} || exit {REFUSED}",
+                http_call("POST", f"{url}/toxics", body))
+    if op == "toxic_remove":
+        return "", http_call("DELETE", f"{step['api']}/proxies/{step['proxy']}/toxics/"
+                                        f"{step['name']}")
+    if op == "rpc":
+        body = {"jsonrpc": "2.0", "id": 1, "method": step["method"], "params": step["params"]}
+        return "", http_call("POST", step["url"], body)
+    raise FaultError(f"step {op!r} does not run on SSH hosts")
+
+
+def _unit_exists(unit: str) -> str:
+    return refuse(f"! systemctl cat {unit} >/dev/null 2>&1", f"no systemd unit {unit}")
+
+
+def _clock(step: Step) -> tuple[str, str]:
+    """A runtime drop-in (gone at reboot too) preloads libfaketime; the unit restarts."""
+    unit = step["unit"]
+    d = f"/run/systemd/system/{unit}.d" if "." in unit else \
+        f"/run/systemd/system/{unit}.service.d"
+    if step["op"] == "unclock":
+        return "", (f"if [ -e {d}/{CLOCK_DROPIN} ]; then rm -f {d}/{CLOCK_DROPIN} && "
+                    f"systemctl daemon-reload && {{ ! systemctl is-active -q {unit} || "
+                    f"systemctl restart {unit}; }}; fi")
+    write = (f"printf '%s\\n' '[Service]' \"Environment=LD_PRELOAD=$lib\" "
+             f"'Environment=FAKETIME={step['offset_s']:+g} FAKETIME_DONT_FAKE_MONOTONIC=1' "
+             f"> {d}/{CLOCK_DROPIN}")
+    precheck = "\n".join([
+        _unit_exists(unit), f"lib=$(ls {FAKETIME_GLOB} 2>/dev/null | head -n 1)",
+        refuse('[ -z "$lib" ]', "libfaketime is not installed (apt-get install libfaketime)")])
+    return precheck, (f"mkdir -p {d} && {write} && systemctl daemon-reload && "
+                      f"systemctl restart {unit}")
+
+
+# One HTTP call: SD_CALL="METHOD URL" python3 -c _HTTP [BODY]. For DELETE, a missing toxic or
+# proxy (404) and a server that is not running (it keeps toxics in memory only) count as
+# removed; a JSON-RPC reply with an error fails.
+_HTTP = """import os, sys, urllib.request as r, urllib.error as e
+m, url = os.environ["SD_CALL"].split(" ", 1)
+body = sys.argv[1].encode() if sys.argv[1:] else None
+q = r.Request(url, body, {"Content-Type": "application/json"}, method=m)
+try:
+    with r.urlopen(q, timeout=10) as reply:
+        text = reply.read(100000).decode("utf-8", "replace")
+    if '"jsonrpc"' in text and '"error"' in text:
+        sys.exit(f"chain: {url}: {text[:200]}")
+except e.HTTPError as x:
+    if not (m == "DELETE" and x.code == 404):
+        text = x.read(200).decode("utf-8", "replace")
+        sys.exit(f"toxiproxy: {m} {url}: HTTP {x.code} {text}")
+except OSError as x:
+    why = getattr(x, "reason", x)
+    if not (m == "DELETE" and isinstance(why, ConnectionRefusedError)):
+        sys.exit(f"{m} {url}: {why}")
+"""
+
+
+def http_call(method: str, url: str, body: dict[str, Any] | None = None) -> str:
+    """Shell: one HTTP call from the host (python3 is there for the ledger)."""
+    data = f" {shlex.quote(json.dumps(body, sort_keys=True))}" if body else ""
+    return f"SD_CALL={shlex.quote(f'{method} {url}')} python3 -S -c {shlex.quote(_HTTP)}{data}"
+
+
+_OURS = "--- shakedown: ours ---"
+_HOST_RESIDUE = "\n".join([
+    netshell.READ_NET,
+    f"echo '{_OURS}'",
+    f"systemctl list-units --all --no-legend --plain '{TIMER_PREFIX}*' 2>/dev/null "
+    "| sed 's/^/TTL timer: /'",
+    f"ls {RUN_DIR} 2>/dev/null | sed 's/^/TTL script: /'",
+    f"ls /run/systemd/system/*.d/{CLOCK_DROPIN} 2>/dev/null | sed 's/^/clock drop-in: /'",
+    "true",
+]) + "\n"
+
+
+def _forget_script(ledger: str) -> str:
+    """Shell: remove the ledger and what sits beside it; when no other testnet's ledger is
+    left (locks aside), the ledger helper and our directories go too. Prints what it removed."""
+    base = shlex.quote(str(Path(ledger).with_suffix("")))
+    helper = f"{HOST_STATE_DIR}/sd-ledger-*.py"
+    return "\n".join([
+        f"for f in {base}.json {base}.lock {base}.partial; do "
+        "if [ -e \"$f\" ]; then rm -f \"$f\" && echo \"$f\"; fi; done",
+        f"if [ -d {base}.d ]; then rm -rf {base}.d && echo {base}.d; fi",
+        f"if [ -z \"$(ls -A {HOST_LEDGER_DIR} 2>/dev/null | grep -v '[.]lock$')\" ]; then",
+        f"  for f in {helper}; do if [ -e \"$f\" ]; then rm -f \"$f\" && echo \"$f\"; fi; done",
+        f"  rm -f {HOST_LEDGER_DIR}/*.lock; rmdir {HOST_LEDGER_DIR} {HOST_STATE_DIR} "
+        "2>/dev/null",
+        "fi",
+        "true",
+    ]) + "\n"
 
 
 def ship_script() -> str:

@@ -1,105 +1,40 @@
-"""The fault catalogue: each kind's parameters, allowed targets, and its plan.
+"""The fault catalogue, one table for both runtimes: each kind's parameters, targets and plan.
 
-A plan is data: the steps that apply the fault and the steps that undo it
-(``shakedown.faults.ops``), plus the mechanism used, so the ledger can hold the undo before
-anything happens. Parameters carry their unit in their name (``latency_ms``, ``rate_kbit``).
+Plans are data (``shakedown.faults.kind``): the steps that apply the fault and those that undo
+it, so the ledger holds the undo before anything happens. Where the runtimes differ (how
+traffic toward a peer looks, where the toxiproxy is), the planner asks the ``View``; the
+executors turn the steps into commands. Parameters carry their unit in their name
+(``latency_ms``, ``rate_kbit``); the few that exist on one runtime only say so.
 
     kind = KINDS["latency"]
-    values = kind.parse({"latency_ms": "200"})
-    plan = kind.plan(targets, targets.resolve("node-200"), values, tag="1a2b3c4d")
+    values = kind.parse({"latency_ms": "200"}, "docker")
+    plan = kind.plan(view, view.resolve("node-200", kind.roles), values, tag="1a2b3c4d")
 """
 
 from __future__ import annotations
 
-import subprocess
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from functools import cache
+import ipaddress
+import re
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from shakedown.errors import ConfigError, FaultError
-from shakedown.faults import links
-from shakedown.faults.names import TC_HANDLE, TOXIC_PREFIX
-from shakedown.faults.ops import container_pid, in_netns
-from shakedown.faults.targets import Service, Targets
-from shakedown.model import NODE_PORT
+from shakedown.faults import netshell
+from shakedown.faults.kind import Kind, Param, Plan, Planner, Service, Step, View
+from shakedown.faults.names import TOXIC_PREFIX
 
-Step = dict[str, Any]
-Action = Step | Callable[[], None]  # apply steps may run in-process; undo steps are data
-
-
-@dataclass(frozen=True)
-class Param:
-    """One parameter: its type, default (None = required) and bounds."""
-
-    type: type = float
-    default: Any = None
-    low: float | None = None
-    high: float | None = None
-    choices: tuple[str, ...] = ()
-
-    def parse(self, name: str, raw: Any) -> Any:
-        try:
-            value = self.type(raw)
-        except (TypeError, ValueError):
-            raise ConfigError(f"{name}={raw!r}: expected a {self.type.__name__}") from None
-        if self.choices and value not in self.choices:
-            raise ConfigError(f"{name}={value!r}: choose one of {', '.join(self.choices)}")
-        if (self.low is not None and value < self.low) or \
-                (self.high is not None and value > self.high):
-            raise ConfigError(f"{name}={value}: must be within {self.low}-{self.high}")
-        return value
-
-
-@dataclass(frozen=True)
-class Plan:
-    apply: Sequence[Action]
-    undo: list[Step]
-    mechanism: str
-    instant: bool = False  # nothing stays behind to clear (restart, reorg)
-
-
-Planner = Callable[[Targets, list[Service], dict[str, Any], str], Plan]
-
-
-@dataclass(frozen=True)
-class Kind:
-    """A fault kind: what it does, on which roles, with which parameters."""
-
-    name: str
-    summary: str
-    roles: tuple[str, ...]
-    planner: Planner
-    params: Mapping[str, Param] = field(default_factory=dict)
-    default_target: str = ""
-
-    def parse(self, raw: Mapping[str, Any] | None) -> dict[str, Any]:
-        """Typed values for every parameter; ConfigError for unknown, missing or bad ones."""
-        raw = dict(raw or {})
-        unknown = sorted(set(raw) - set(self.params))
-        if unknown:
-            known = ", ".join(self.params) or "none"
-            raise ConfigError(f"{self.name}: unknown parameter {unknown[0]!r}; known: {known}")
-        values = {}
-        for name, param in self.params.items():
-            if name in raw:
-                values[name] = param.parse(name, raw[name])
-            elif param.default is None:
-                raise ConfigError(f"{self.name}: missing parameter {name}=...")
-            else:
-                values[name] = param.default
-        return values
-
-    def plan(self, targets: Targets, services: list[Service], values: dict[str, Any],
-             tag: str) -> Plan:
-        return self.planner(targets, services, values, tag)
+SSH = ("ssh",)
+DOCKER = ("docker",)
+_UNIT = re.compile(r"^[A-Za-z0-9@._:\\-]+$")
+_DEVICE = re.compile(r"^[A-Za-z0-9._@-]{1,15}$")
+_PROXY = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
 
 
 # --- toxics ----------------------------------------------------------------------------------
 
 _STREAM = {"stream": Param(str, "downstream", choices=("downstream", "upstream", "both")),
            "toxicity": Param(float, 1.0, 0.0, 1.0)}
-# kind -> (toxiproxy type, {our parameter: (toxiproxy attribute, Param)})
+# toxic -> (toxiproxy type, {our parameter: (toxiproxy attribute, Param)})
 _TOXICS: dict[str, tuple[str, dict[str, tuple[str, Param]]]] = {
     "latency": ("latency", {"latency_ms": ("latency", Param(int, None, 0, 600_000)),
                             "jitter_ms": ("jitter", Param(int, 0, 0, 600_000))}),
@@ -112,71 +47,53 @@ _TOXICS: dict[str, tuple[str, dict[str, tuple[str, Param]]]] = {
                           "delay_us": ("delay", Param(int, 0, 0, 10**7))}),
     "limit-data": ("limit_data", {"bytes": ("bytes", Param(int, None, 0, 10**12))}),
 }
-
-
-def _proxies(targets: Targets, services: list[Service], db: bool) -> list[str]:
-    """Toxiproxy proxies in front of ``services``: a node's own, its database's, the chain's."""
-    names = []
-    for s in services:
-        if s.role == "node":
-            names.append(f"{s.name}-db" if db else s.name)
-        elif s.role == "chain":
-            names.append("chain")
-        elif s.role == "db":
-            names += [f"{n.name}-db" for n in targets.nodes]
-        else:
-            raise ConfigError(f"{s.name} has no toxiproxy in front; toxics apply to nodes, "
-                              "their databases and the chain")
-    return names
-
-
-@dataclass(frozen=True)
-class ToxicKind:
-    """A toxic fault kind: its toxic (a key of ``_TOXICS``) on one path through the proxy:
-    ``node`` (peers and the gateway to the node), ``db`` (node to its database) or ``chain``."""
-
-    toxic: str
-    path: str
-    summary: str
-
-
-TOXIC_KINDS: dict[str, ToxicKind] = {
-    **{k: ToxicKind(k, "node", f"toxiproxy {t} on the proxy in front of the target")
+# kind -> (its toxic, the path it bends: node (peers and gateway to the node), db (node to
+# its database) or chain (calls to the chain RPC), summary)
+TOXIC_KINDS: dict[str, tuple[str, str, str]] = {
+    **{k: (k, "node", f"toxiproxy {t} on the proxy in front of the target")
        for k, (t, _) in _TOXICS.items()},
-    "chain-latency": ToxicKind("latency", "chain", "latency on every call to the chain RPC"),
-    "db-latency": ToxicKind("latency", "db", "latency between nodes and their databases"),
-    "db-reset": ToxicKind("reset-peer", "db",
-                          "reset connections between nodes and their databases"),
+    "chain-latency": ("latency", "chain", "latency on every call to the chain RPC"),
+    "db-latency": ("latency", "db", "latency between nodes and their databases"),
+    "db-reset": ("reset-peer", "db", "reset connections between nodes and their databases"),
 }
+# Services someone else deployed: the toxiproxy API port on the host and the proxy's name.
+_AT_PROXY = {"proxy": Param(str, "", runtimes=SSH),
+             "api_port": Param(int, 0, 0, 65535, runtimes=SSH)}
 
 
-def toxics(kind: str, values: dict[str, Any], tag: str) -> list[dict[str, Any]]:
-    """The toxiproxy toxics (API bodies) of one fault of ``kind`` (``latency``, ``db-reset``):
-    one per stream, named ``sd-<tag>-<stream>``."""
-    toxic_type, attrs = _TOXICS[TOXIC_KINDS[kind].toxic]
+def toxic_params(kind: str) -> dict[str, Param]:
+    return {**{ours: p for ours, (_, p) in _TOXICS[TOXIC_KINDS[kind][0]][1].items()}, **_STREAM}
+
+
+def toxics(kind: str, values: Mapping[str, Any], tag: str) -> list[dict[str, Any]]:
+    """The toxiproxy toxics (API bodies) of one fault: one per stream, ``sd-<tag>-<stream>``."""
+    toxic_type, attrs = _TOXICS[TOXIC_KINDS[kind][0]]
     streams = ["downstream", "upstream"] if values["stream"] == "both" else [values["stream"]]
     attributes = {attr: values[ours] for ours, (attr, _) in attrs.items()}
     return [{"name": f"{TOXIC_PREFIX}{tag}-{stream}", "type": toxic_type, "stream": stream,
              "toxicity": values["toxicity"], "attributes": attributes} for stream in streams]
 
 
-def toxic_params(kind: str) -> dict[str, Param]:
-    """The parameters of a toxic kind, shared by the Docker and the host kinds."""
-    return {ours: param for ours, (_, param) in _TOXICS[TOXIC_KINDS[kind].toxic][1].items()} \
-        | _STREAM
-
-
 def _toxic_planner(kind: str) -> Planner:
-    db = TOXIC_KINDS[kind].path == "db"
+    path = TOXIC_KINDS[kind][1]
 
-    def plan(targets: Targets, services: list[Service], v: dict[str, Any], tag: str) -> Plan:
-        apply, undo = [], []
-        for proxy in _proxies(targets, services, db):
+    def plan(view: View, services: list[Service], v: dict[str, Any], tag: str) -> Plan:
+        if v.get("proxy"):  # on a host someone else deployed: the proxy named by hand
+            if not _PROXY.match(v["proxy"]) or not v.get("api_port"):
+                raise ConfigError(f"proxy={v['proxy']!r}: give a toxiproxy proxy name and its "
+                                  "api_port=PORT")
+            where = [(s.at, f"http://127.0.0.1:{v['api_port']}", v["proxy"]) for s in services]
+        else:
+            where = [p for s in services for p in view.toxiproxies(s, path)]
+        apply: list[Step] = []
+        undo: list[Step] = []
+        for at, api, proxy in dict.fromkeys(where):
             for toxic in toxics(kind, v, tag):
-                where = {"api": targets.proxy_api, "proxy": proxy, "name": toxic["name"]}
-                apply.append({"op": "toxic_add", **toxic, **where})
-                undo.append({"op": "toxic_remove", **where})
-        return Plan(apply, undo, f"toxiproxy {_TOXICS[TOXIC_KINDS[kind].toxic][0]}")
+                apply.append({"op": "toxic_add", "at": at, "api": api, "proxy": proxy, **toxic})
+                undo.append({"op": "toxic_remove", "at": at, "api": api, "proxy": proxy,
+                             "name": toxic["name"]})
+        proxies = ", ".join(dict.fromkeys(p for _, _, p in where))
+        return Plan(apply, undo, f"toxiproxy {_TOXICS[TOXIC_KINDS[kind][0]][0]} on {proxies}")
 
     return plan
 
@@ -184,130 +101,206 @@ def _toxic_planner(kind: str) -> Planner:
 # --- iptables --------------------------------------------------------------------------------
 
 def _rules_plan(rules: dict[str, list[list[str]]], tag: str, mechanism: str) -> Plan:
-    """Rules per container -> add them all; undo removes this tag's rules everywhere."""
-    apply = [{"op": "iptables_add", "container": c, "tag": tag, "rules": r}
-             for c, r in rules.items() if r]
-    undo = [{"op": "iptables_remove", "container": c, "tag": tag} for c in rules]
+    """Rules per place -> add them all; undo removes this tag's rules at every place."""
+    apply = [{"op": "sh", "at": at, "cmd": netshell.ipt_add(tag, r)} for at, r in rules.items()
+             if r]
+    undo = [{"op": "sh", "at": at, "cmd": netshell.ipt_remove(tag)} for at in rules]
     return Plan(apply, undo, mechanism)
 
 
-def _cut(proxy_ip: str, peers: list[Service]) -> list[list[str]]:
-    """Nothing on connections from here to ``peers`` (dialled through their proxy listeners),
-    either way: dropping only one direction lets a sender fill its TCP window regardless."""
-    rules = []
-    for p in peers:
-        port = str(p.proxy_port)
-        rules += [["-d", proxy_ip, "-p", "tcp", "--dport", port, "-j", "DROP"],
-                  ["-s", proxy_ip, "-p", "tcp", "--sport", port, "-j", "DROP"]]
-    return rules
+def networks(raw: str, what: str) -> list[str]:
+    """Comma-separated IPv4 addresses or CIDRs -> normalised ``a.b.c.d/len`` strings."""
+    out = []
+    for item in filter(None, (s.strip() for s in raw.split(","))):
+        try:
+            net = ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise ConfigError(f"{what}={item!r}: not an IPv4 address or network") from None
+        if net.version != 4:
+            raise ConfigError(f"{what}={item!r}: only IPv4 is supported")
+        out.append(str(net))
+    return out
 
 
-def _unreachable(proxy_ip: str) -> list[list[str]]:
-    """Nothing on connections the proxy opened to this node's API, either way."""
-    port = str(NODE_PORT)
-    return [["-s", proxy_ip, "-p", "tcp", "--dport", port, "-j", "DROP"],
-            ["-d", proxy_ip, "-p", "tcp", "--sport", port, "-j", "DROP"]]
+def _is_network(item: str) -> bool:
+    return bool(re.match(r"^[0-9.]+(/\d+)?$|^[0-9a-fA-F:]+:[0-9a-fA-F:/]*$", item.strip()))
 
 
-def _blackhole(targets: Targets, services: list[Service], v: dict[str, Any], tag: str) -> Plan:
-    """Peers and the gateway reach a node only through the proxy: drop both directions."""
-    proxy_ip = targets.ip("proxy")
-    rules = {}
-    for s in services:
-        peers = [n for n in targets.nodes if n not in services]
-        rules[s.container] = [*_cut(proxy_ip, peers), *_unreachable(proxy_ip)]
-    return _rules_plan(rules, tag, "iptables DROP of proxy traffic in the node's netns")
+def _peers(view: View, raw: str, what: str) -> tuple[list[Service], list[str]]:
+    """Names (nodes, groups) and addresses in one comma list, checked."""
+    items = [s.strip() for s in raw.split(",") if s.strip()]
+    addresses = [i for i in items if _is_network(i)]
+    names = [i for i in items if i not in addresses]
+    try:
+        services = view.resolve(",".join(names), ("node", "host")) if names else []
+    except ConfigError as e:
+        raise ConfigError(f"{what}={raw!r}: neither IPv4 addresses nor services here ({e})") \
+            from None
+    return services, networks(",".join(addresses), what)
 
 
-def _partition(targets: Targets, services: list[Service], v: dict[str, Any], tag: str) -> Plan:
-    """Group ``services`` vs ``others``: connections across are dropped where they start."""
-    others = targets.resolve(v["others"], ("node",)) if v["others"] else \
-        [n for n in targets.nodes if n not in services]
-    overlap = [s.name for s in others if s in services]
-    if overlap or not others:
-        raise ConfigError(f"partition: 'others' must name nodes outside the target "
-                          f"({', '.join(overlap) or 'none left'})")
-    proxy_ip = targets.ip("proxy")
-    rules = {s.container: _cut(proxy_ip, others) for s in services}
-    if v["mode"] == "symmetric":
-        rules.update({o.container: _cut(proxy_ip, services) for o in others})
-    return _rules_plan(rules, tag, f"iptables DROP ({v['mode']}) in the nodes' netns")
-
-
-def _loss_rules(percent: float) -> list[list[str]]:
-    return [["-m", "statistic", "--mode", "random", "--probability", f"{percent / 100:.4f}",
-             "-j", "DROP"]]
-
-
-def _loss(targets: Targets, services: list[Service], v: dict[str, Any], tag: str) -> Plan:
-    if not v.get("dst"):
-        return _rules_plan({s.container: _loss_rules(v["percent"]) for s in services}, tag,
-                           "iptables statistic DROP")
-    stat = _loss_rules(v["percent"])[0]
+def _blackhole(view: View, services: list[Service], v: dict[str, Any], tag: str) -> Plan:
+    """Cut the targets off from every other node and from their own clients, either way."""
     rules: dict[str, list[list[str]]] = {}
-    chosen = links.plan_links(targets, services, v["dst"], v["direction"])
-    for link in chosen:
-        rules.setdefault(link.source.container, []).extend(links.loss_rules(link, stat))
+    for s in services:
+        peers = [n for n in view.nodes if n not in services and n.at != s.at]
+        rules.setdefault(s.at, []).extend([
+            *view.keep(s, v), *(r for p in peers for r in netshell.drops(view.toward(s, p))),
+            *view.inbound(s)])
+    return _rules_plan(rules, tag, "iptables DROP of the target's peers and clients")
+
+
+def _partition(view: View, services: list[Service], v: dict[str, Any], tag: str) -> Plan:
+    """The targets vs ``others`` (nodes) and ``peers`` (addresses): traffic across is dropped
+    where it starts (``direction``), and on the other side too when ``mode`` is symmetric."""
+    others, addresses = _peers(view, f"{v.get('others', '')},{v.get('peers', '')}", "others")
+    if not others and not addresses:  # every node elsewhere
+        others = [n for n in view.nodes if all(n != s and n.at != s.at for s in services)]
+        if not others:
+            raise ConfigError("partition: others=NODE[,NODE...] (or peers=ADDR[,...] on SSH "
+                              "hosts) names what to cut off")
+    overlap = [s.name for s in others if s in services]
+    if overlap:
+        raise ConfigError(f"partition: 'others' must name nodes outside the target "
+                          f"({', '.join(overlap)})")
+    direction = v.get("direction", "both")
+    rules: dict[str, list[list[str]]] = {}
+    for s in services:
+        ends = [e for o in others for e in view.toward(s, o)] + [(a, 0) for a in addresses]
+        rules.setdefault(s.at, []).extend([*view.keep(s, v),
+                                           *netshell.drops(ends, direction=direction)])
+    if v.get("mode") == "symmetric":
+        for o in others:
+            ends = [e for s in services for e in view.toward(o, s)]
+            rules.setdefault(o.at, []).extend([*view.keep(o, v), *netshell.drops(ends)])
+    cut = ", ".join([*(o.name for o in others), *addresses])
+    how = v.get("mode") or direction
+    return _rules_plan(rules, tag, f"iptables DROP ({how}) with {cut}")
+
+
+def _statistic(percent: float) -> list[str]:
+    return ["-m", "statistic", "--mode", "random", "--probability", f"{percent / 100:.4f}",
+            "-j", "DROP"]
+
+
+def _loss(view: View, services: list[Service], v: dict[str, Any], tag: str) -> Plan:
+    stat = _statistic(v["percent"])
+    if not v.get("dst"):
+        return _rules_plan({s.at: [*view.keep(s, v), stat] for s in services}, tag,
+                           "iptables statistic DROP")
+    rules: dict[str, list[list[str]]] = {}
+    chosen = _links(view, services, v)
+    for src, _, ends in chosen:
+        rules.setdefault(src.at, []).extend(netshell.drops(ends, then=stat))
     return _rules_plan(rules, tag, "iptables statistic DROP on "
-                       + ", ".join(link.describe() for link in chosen))
+                       + ", ".join(_describe(link) for link in chosen))
 
 
 # --- tc --------------------------------------------------------------------------------------
+
+Link = tuple[Service, list[str], list[tuple[str, int]]]  # source, what it reaches, endpoints
+
+
+def _links(view: View, services: list[Service], v: dict[str, Any]) -> list[Link]:
+    """Per destination: what each target sends toward ``dst`` (nodes, groups or addresses);
+    ``direction=both`` also each destination node toward the targets, a tier between groups."""
+    dests, addresses = _peers(view, v["dst"], "dst")
+    links: list[Link] = []
+    for s in services:
+        to = [d for d in dests if d != s]
+        ends = [e for d in to for e in view.toward(s, d)] + [(a, 0) for a in addresses]
+        if ends:
+            links.append((s, [*(d.name for d in to), *addresses], ends))
+    if v.get("direction") == "both":
+        for d in dests:
+            back = [s for s in services if s != d and s.role == "node"]
+            if d not in services and back:
+                links.append((d, [s.name for s in back],
+                              [e for s in back for e in view.toward(d, s)]))
+    if not links:
+        raise ConfigError(f"dst={v['dst']}: no destination other than the target itself")
+    return links
+
+
+def _describe(link: Link) -> str:
+    return f"{link[0].name}->{'+'.join(link[1])}"
+
+
+def _tc_plan(view: View, services: list[Service], v: dict[str, Any], qdisc: list[str],
+             what: str) -> Plan:
+    """``qdisc`` as the root of each target's device, or toward ``dst`` only (per link); a
+    device that already carries a qdisc of ours is refused, never silently replaced."""
+    apply: list[Step] = []
+    undo: list[Step] = []
+    notes: dict[str, Any] = {}
+    if not v.get("dst"):
+        for s in services:
+            dev = _device(v.get("device") or view.device(s, []))
+            sh = netshell.whole_device(dev, qdisc)
+            apply.append({"op": "sh", "at": s.at, "precheck": f"{sh.read}\n{sh.precheck}",
+                          "cmd": "\n".join(sh.apply)})
+            undo.append({"op": "sh", "at": s.at, "cmd": "\n".join(sh.undo)})
+            notes["device"] = dev
+        return Plan(apply, undo, f"tc {what} on {notes['device']} (egress)", notes=notes)
+    classes = []
+    for link in _links(view, services, v):
+        src, _, ends = link
+        dev = _device(v.get("device") or view.device(src, [a for a, _ in ends]))
+        minor = view.free_class(src, dev)
+        matches = [netshell.dst_port_match(a.split("/")[0], p) if p else
+                   netshell.dst_match(a if "/" in a else f"{a}/32") for a, p in ends]
+        sh = netshell.per_destination(dev, minor, qdisc, matches)
+        apply.append({"op": "sh", "at": src.at, "precheck": f"{sh.read}\n{sh.precheck}",
+                      "cmd": "\n".join([sh.read, *sh.apply])})
+        undo.append({"op": "sh", "at": src.at, "cmd": "\n".join(sh.undo)})
+        classes.append(f"{_describe(link)} {sh.cls}")
+        notes.update(device=dev, **{"class": sh.cls}, minor=minor)
+    return Plan(apply, undo, f"tc {what} per destination (htb + u32): {', '.join(classes)}",
+                notes=notes)
+
+
+def _device(name: str) -> str:
+    if not _DEVICE.match(name):
+        raise ConfigError(f"device={name!r}: not a network device name")
+    return name
+
 
 def _tbf_qdisc(rate_kbit: int, burst_kbit: int, latency_ms: int) -> list[str]:
     return ["tbf", "rate", f"{rate_kbit}kbit", "burst", f"{burst_kbit}kbit",
             "latency", f"{latency_ms}ms"]
 
 
-def _tc_plan(targets: Targets, services: list[Service], v: dict[str, Any], qdisc: list[str],
-             what: str) -> Plan:
-    """``qdisc`` as the root of each target's eth0, or toward ``dst`` only (per link);
-    refused when a target already carries a qdisc of ours there (no silent replacing)."""
-    if v.get("dst"):
-        chosen = links.plan_links(targets, services, v["dst"], v["direction"])
-        apply, undo, classes = links.tc_steps(chosen, qdisc)
-        return Plan(apply, undo, f"tc {what} per destination (htb + u32): {', '.join(classes)}")
-    for s in services:
-        shown = in_netns(s.container, ["tc", "qdisc", "show", "dev", "eth0", "root"])
-        if f" {TC_HANDLE} " in f" {shown} ":
-            raise FaultError(f"{s.name}: eth0 already carries a shakedown qdisc; clear that "
-                             "fault first")
-    apply = [{"op": "tc_root", "container": s.container, "device": "eth0", "qdisc": qdisc}
-             for s in services]
-    undo = [{"op": "tc_clear", "container": s.container, "device": "eth0"} for s in services]
-    return Plan(apply, undo, f"tc {what} on eth0 (egress)")
-
-
-def _tbf(targets: Targets, services: list[Service], v: dict[str, Any], tag: str) -> Plan:
-    return _tc_plan(targets, services, v,
+def _tbf(view: View, services: list[Service], v: dict[str, Any], tag: str) -> Plan:
+    return _tc_plan(view, services, v,
                     _tbf_qdisc(v["rate_kbit"], v["burst_kbit"], v["latency_ms"]), "tbf")
 
 
-@cache
-def netem_available(pid: int) -> bool:
-    """Whether this kernel has sch_netem: try it on the loopback of ``pid``'s namespace."""
-    base = ["nsenter", "-t", str(pid), "-n", "tc", "qdisc"]
-    added = subprocess.run([*base, "add", "dev", "lo", "root", "handle", TC_HANDLE, "netem"],
-                           capture_output=True, timeout=10).returncode == 0
-    if added:
-        subprocess.run([*base, "del", "dev", "lo", "root"], capture_output=True, timeout=10)
-    return added
+def _netem_qdisc(v: dict[str, Any]) -> list[str]:
+    qdisc = ["netem"]
+    if v["delay_ms"]:
+        qdisc += ["delay", f"{v['delay_ms']}ms", *([f"{v['jitter_ms']}ms"] if v["jitter_ms"]
+                                                  else [])]
+    elif v["jitter_ms"] or v["reorder_pct"]:
+        raise ConfigError("netem: jitter_ms and reorder_pct need delay_ms")
+    for name, word in (("loss_pct", "loss"), ("duplicate_pct", "duplicate"),
+                       ("corrupt_pct", "corrupt"), ("reorder_pct", "reorder")):
+        if v[name]:
+            qdisc += [word, f"{v[name]:g}%"]
+    if v["rate_kbit"]:
+        qdisc += ["rate", f"{v['rate_kbit']}kbit"]
+    if v.get("limit"):
+        qdisc += ["limit", str(v["limit"])]
+    if len(qdisc) == 1:
+        raise ConfigError("netem: give at least one of delay_ms, loss_pct, duplicate_pct, "
+                          "corrupt_pct, rate_kbit")
+    return qdisc
 
 
-def _netem(targets: Targets, services: list[Service], v: dict[str, Any], tag: str) -> Plan:
+def _netem(view: View, services: list[Service], v: dict[str, Any], tag: str) -> Plan:
     """netem where the kernel has it; else delay -> toxiproxy, loss -> iptables, rate -> tbf.
     Toward ``dst`` delay has no fallback: a toxic delays everyone who reaches the node."""
-    if netem_available(container_pid(services[0].container)):
-        qdisc = ["netem"]
-        if v["delay_ms"]:
-            qdisc += ["delay", f"{v['delay_ms']}ms", f"{v['jitter_ms']}ms"]
-        for name, word in (("loss_pct", "loss"), ("duplicate_pct", "duplicate"),
-                           ("corrupt_pct", "corrupt"), ("reorder_pct", "reorder")):
-            if v[name]:
-                qdisc += [word, f"{v[name]}%"]
-        if v["rate_kbit"]:
-            qdisc += ["rate", f"{v['rate_kbit']}kbit"]
-        return _tc_plan(targets, services, v, qdisc, "netem")
+    if view.has_netem(services[0]):
+        return _tc_plan(view, services, v, _netem_qdisc(v), "netem")
     only_netem = ("delay_ms", "jitter_ms", "duplicate_pct", "corrupt_pct", "reorder_pct") \
         if v["dst"] else ("duplicate_pct", "corrupt_pct", "reorder_pct")
     needs_netem = [k for k in only_netem if v[k]]
@@ -322,95 +315,101 @@ def _netem(targets: Targets, services: list[Service], v: dict[str, Any], tag: st
     if v["delay_ms"]:
         toxic = {"latency_ms": v["delay_ms"], "jitter_ms": v["jitter_ms"],
                  "stream": "downstream", "toxicity": 1.0}
-        parts.append(_toxic_planner("latency")(targets, services, toxic, tag))
+        parts.append(_toxic_planner("latency")(view, services, toxic, tag))
     if v["loss_pct"]:
-        parts.append(_loss(targets, services, {**v, "percent": v["loss_pct"]}, tag))
+        parts.append(_loss(view, services, {**v, "percent": v["loss_pct"]}, tag))
     if v["rate_kbit"]:
-        parts.append(_tc_plan(targets, services, v, _tbf_qdisc(v["rate_kbit"], 32, 400),
-                              "tbf"))
+        parts.append(_tc_plan(view, services, v, _tbf_qdisc(v["rate_kbit"], 32, 400), "tbf"))
     return Plan([s for p in parts for s in p.apply], [s for p in parts for s in p.undo],
                 "no sch_netem in this kernel: " + " + ".join(p.mechanism for p in parts))
 
 
-# --- processes, chain ------------------------------------------------------------------------
+# --- processes, clocks, chain ----------------------------------------------------------------
 
-def _container_planner(action: str, undo: str | None) -> Planner:
-    def plan(targets: Targets, services: list[Service], v: dict[str, Any], tag: str) -> Plan:
-        do = [{"op": "container", "name": s.container, "action": action} for s in services]
-        back = [{"op": "container", "name": s.container, "action": undo}
-                for s in services] if undo else []
-        return Plan(do, back, f"docker {action}", instant=undo is None)
+def _unit(s: Service, v: dict[str, Any]) -> str:
+    unit = str(v.get("unit") or s.unit)
+    if unit and not _UNIT.match(unit):
+        raise ConfigError(f"unit={unit!r}: not a systemd unit name")
+    return unit
+
+
+def _service_planner(action: str, undo: str | None) -> Planner:
+    def plan(view: View, services: list[Service], v: dict[str, Any], tag: str) -> Plan:
+        do = [{"op": "service", "at": s.at, "unit": _unit(s, v), "action": action}
+              for s in services]
+        back = [{**step, "action": undo} for step in do] if undo else []
+        return Plan(do, back, f"{action} {', '.join(s.name for s in services)}",
+                    instant=undo is None)
 
     return plan
 
 
-def _clock(targets: Targets, services: list[Service], v: dict[str, Any], tag: str) -> Plan:
-    return Plan([{"op": "clock_skew", "name": s.container, "offset_s": v["offset_s"]}
-                 for s in services],
-                [{"op": "clock_restore", "name": s.container} for s in services],
-                "libfaketime (container recreated with FAKETIME)")
+def _clock(view: View, services: list[Service], v: dict[str, Any], tag: str) -> Plan:
+    steps = [{"at": s.at, "unit": _unit(s, v)} for s in services]
+    return Plan([{"op": "clock", **s, "offset_s": v["offset_s"]} for s in steps],
+                [{"op": "unclock", **s} for s in steps],
+                f"libfaketime, {v['offset_s']:+g} s, the service restarted")
 
 
 def _rpc(method: str, params: list[Any], undo: tuple[str, list[Any]]) -> Planner:
-    def plan(targets: Targets, services: list[Service], v: dict[str, Any], tag: str) -> Plan:
-        url = targets.chain_rpc
-        back = [{"op": "rpc", "url": url, "method": undo[0], "params": undo[1]}]
-        return Plan([{"op": "rpc", "url": url, "method": method, "params": params}], back,
-                    f"anvil {method}")
+    def plan(view: View, services: list[Service], v: dict[str, Any], tag: str) -> Plan:
+        at, url = view.chain_rpc()
+        call = {"op": "rpc", "at": at, "url": url}
+        return Plan([{**call, "method": method, "params": params}],
+                    [{**call, "method": undo[0], "params": undo[1]}], f"anvil {method}")
 
     return plan
 
 
-def _reorg(targets: Targets, services: list[Service], v: dict[str, Any], tag: str) -> Plan:
-    step = {"op": "reorg", "url": targets.chain_rpc, "depth": v["depth"],
+def _reorg(view: View, services: list[Service], v: dict[str, Any], tag: str) -> Plan:
+    step = {"op": "reorg", "at": "", "url": view.controller_rpc(), "depth": v["depth"],
             "keep_txs": bool(v["keep_txs"])}
     return Plan([step], [], "anvil_reorg", instant=True)
 
 
-def _churn_add(targets: Targets, services: list[Service], v: dict[str, Any], tag: str) -> Plan:
-    from shakedown.faults import churn
-
-    node = churn.next_node(targets.testnet, targets.record)
-    return Plan([lambda: churn.add_node(targets.testnet, targets.record, node)],
-                churn.undo_add(targets.testnet, targets.record, node),
-                f"new node {node.name}: NodeRegistry.addNode + addToNetwork + docker run")
+# Docker only: these need the Docker testnet's record and engine (``shakedown.faults.docker``).
+ChurnPlanner = Callable[[View, list[Service], dict[str, Any], str], Plan]
 
 
-def _membership(targets: Targets, services: list[Service], v: dict[str, Any], tag: str) -> Plan:
-    """Out of the canonical network and stopped; undo puts it back and starts it."""
-    contracts = targets.record["contracts"]
-    rpc = targets.chain_rpc
-    apply: list[Step] = []
-    undo: list[Step] = []
-    for s in services:
-        apply += [{"op": "canonical", "rpc_url": rpc, "contracts": contracts,
-                   "node_id": s.node_id, "member": False},
-                  {"op": "container", "name": s.container, "action": "stop"}]
-        undo += [{"op": "canonical", "rpc_url": rpc, "contracts": contracts,
-                  "node_id": s.node_id, "member": True},
-                 {"op": "container", "name": s.container, "action": "start"}]
-    return Plan(apply, undo, "NodeRegistry.removeFromNetwork + docker stop")
+def _churn_add(view: View, services: list[Service], v: dict[str, Any], tag: str) -> Plan:
+    return view.churn_add()  # type: ignore[attr-defined, no-any-return]
 
 
-ANY = ("node", "chain", "db", "proxy", "gateway")
+def _churn_remove(view: View, services: list[Service], v: dict[str, Any], tag: str) -> Plan:
+    return view.churn_remove(services)  # type: ignore[attr-defined, no-any-return]
+
+
+# --- the catalogue ---------------------------------------------------------------------------
+
+HOST = ("host",)
+ANY = ("node", "chain", "db", "proxy", "gateway", "host", "service")  # service: by unit
 # A toxic kind's path -> (the roles it takes as targets, its default target).
 _TOXIC_ROLES: dict[str, tuple[tuple[str, ...], str]] = {
-    "node": (("node", "chain", "db"), ""), "chain": (("chain",), "chain"),
-    "db": (("node", "db"), "db")}
-# Per destination: dst names nodes (node-200, node-200,node-300, nodes); direction=both also
-# shapes the way back (each dst toward the targets), for a tier between two groups.
-_LINK = {"dst": Param(str, ""), "direction": Param(str, "out", choices=links.DIRECTIONS)}
+    "node": (("node", "chain", "db", "host"), ""), "chain": (("chain", "node", "host"), "chain"),
+    "db": (("node", "db", "host"), "db")}
+# Per destination: dst names nodes (node-200, node-200,node-300, nodes) or addresses;
+# direction=both also shapes the way back (each dst node toward the targets): a tier.
+_LINK = {"dst": Param(str, ""), "direction": Param(str, "out", choices=("out", "both"),
+                                                   runtimes=DOCKER),
+         "device": Param(str, "", runtimes=SSH)}
+_UNIT_PARAM = {"unit": Param(str, "", runtimes=SSH)}
+_SSH_PORT = {"ssh_port": Param(int, 22, 1, 65535, runtimes=SSH)}
 KINDS: dict[str, Kind] = {
-    **{k: Kind(k, t.summary, _TOXIC_ROLES[t.path][0], _toxic_planner(k), toxic_params(k),
-               _TOXIC_ROLES[t.path][1]) for k, t in TOXIC_KINDS.items()},
-    "blackhole": Kind("blackhole", "cut nodes off from every peer and the gateway", ("node",),
-                      _blackhole),
-    "partition": Kind("partition", "no connections between the target group and 'others'",
-                      ("node",), _partition,
-                      {"others": Param(str, ""),
-                       "mode": Param(str, "symmetric", choices=("symmetric", "asymmetric"))}),
+    **{k: Kind(k, summary, _TOXIC_ROLES[path][0], _toxic_planner(k),
+               {**toxic_params(k), **_AT_PROXY}, _TOXIC_ROLES[path][1])
+       for k, (_, path, summary) in TOXIC_KINDS.items()},
+    "blackhole": Kind("blackhole", "cut the target off from every peer and its clients (on a "
+                      "host: everything but SSH)", ("node", "host"), _blackhole, _SSH_PORT),
+    "partition": Kind("partition", "no traffic between the target and 'others' (nodes) or "
+                      "'peers' (addresses)", ("node", "host"), _partition,
+                      {"others": Param(str, ""), "peers": Param(str, "", runtimes=SSH),
+                       "mode": Param(str, "symmetric", choices=("symmetric", "asymmetric"),
+                                     runtimes=DOCKER),
+                       "direction": Param(str, "both", choices=("both", "in", "out"),
+                                          runtimes=SSH), **_SSH_PORT}),
     "loss": Kind("loss", "drop this share of packets in and out (or with dst only)", ANY, _loss,
-                 {"percent": Param(float, None, 0.0, 100.0), **_LINK}),
+                 {"percent": Param(float, None, 0.0, 100.0),
+                  **{k: p for k, p in _LINK.items() if k != "device"}, **_SSH_PORT}),
     "tbf": Kind("tbf", "shape egress bandwidth with tc tbf (or toward dst only)", ANY, _tbf,
                 {"rate_kbit": Param(int, None, 8, 10**8), "burst_kbit": Param(int, 32, 1, 10**6),
                  "latency_ms": Param(int, 400, 1, 60_000), **_LINK}),
@@ -419,19 +418,21 @@ KINDS: dict[str, Kind] = {
                   {"delay_ms": Param(int, 0, 0, 600_000), "jitter_ms": Param(int, 0, 0, 600_000),
                    "loss_pct": Param(float, 0.0, 0, 100), "duplicate_pct": Param(float, 0, 0, 100),
                    "corrupt_pct": Param(float, 0, 0, 100), "reorder_pct": Param(float, 0, 0, 100),
-                   "rate_kbit": Param(int, 0, 0, 10**8), **_LINK}),
-    "stop": Kind("stop", "docker stop; cleared by start", ANY, _container_planner("stop", "start")),
-    "kill": Kind("kill", "SIGKILL the container; cleared by start", ANY,
-                 _container_planner("kill", "start")),
-    "pause": Kind("pause", "freeze every process (cgroup freezer); cleared by unpause", ANY,
-                  _container_planner("pause", "unpause")),
-    "restart": Kind("restart", "docker restart (nothing to clear)", ANY,
-                    _container_planner("restart", None)),
+                   "rate_kbit": Param(int, 0, 0, 10**8),
+                   "limit": Param(int, 0, 0, 10**7, runtimes=SSH), **_LINK}),
+    "stop": Kind("stop", "stop the service; cleared by start", ANY,
+                 _service_planner("stop", "start"), _UNIT_PARAM),
+    "kill": Kind("kill", "SIGKILL the service; cleared by start", ANY,
+                 _service_planner("kill", "start"), _UNIT_PARAM),
+    "pause": Kind("pause", "freeze every process of the service; cleared by unpause", ANY,
+                  _service_planner("pause", "unpause"), _UNIT_PARAM),
+    "restart": Kind("restart", "restart the service (nothing to clear)", ANY,
+                    _service_planner("restart", None), _UNIT_PARAM),
     "db-stop": Kind("db-stop", "stop the database server; cleared by start", ("db",),
-                    _container_planner("stop", "start"), default_target="db"),
+                    _service_planner("stop", "start"), default_target="db", runtimes=DOCKER),
     "clock-skew": Kind("clock-skew", "the target's clock runs offset_s off (libfaketime)",
-                       ("node", "gateway"), _clock,
-                       {"offset_s": Param(float, None, -10**8, 10**8)}),
+                       ("node", "gateway", "host", "service"), _clock,
+                       {"offset_s": Param(float, None, -10**8, 10**8), **_UNIT_PARAM}),
     "mining-stop": Kind("mining-stop", "anvil stops mining; cleared by automine", ("chain",),
                         _rpc("evm_setAutomine", [False], ("evm_setAutomine", [True])),
                         default_target="chain"),
@@ -439,7 +440,8 @@ KINDS: dict[str, Kind] = {
                   ("chain",), _reorg, {"depth": Param(int, 1, 1, 1000),
                                        "keep_txs": Param(int, 1, 0, 1)}, "chain"),
     "churn-add": Kind("churn-add", "a node with a fresh identity joins (register, database, "
-                      "proxies, start)", ("network",), _churn_add, default_target="network"),
+                      "proxies, start)", ("network",), _churn_add, default_target="network",
+                      runtimes=DOCKER),
     "churn-remove": Kind("churn-remove", "take nodes out of the canonical network and stop them",
-                         ("node",), _membership),
+                         ("node",), _churn_remove, runtimes=DOCKER),
 }

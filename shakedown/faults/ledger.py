@@ -52,7 +52,7 @@ class Entry:
 
     def summary(self) -> str:
         """``f-1a2b3c4d latency node-200 latency_ms=200 [active, expires in 41 s]``."""
-        params = " ".join(f"{k}={v}" for k, v in sorted(self.params.items()))
+        params = " ".join(f"{k}={v}" for k, v in sorted(self.params.items()) if v != "")
         extra = f", expires in {self.expires_at - time.time():.0f} s" \
             if self.expires_at and self.open else ""
         return f"{self.id} {self.kind} {self.target} {params} [{self.state}{extra}]".replace(

@@ -17,4 +17,5 @@ TC_HANDLE_HEX = "5d"
 # toxiproxy: our toxics are named ``sd-<ledger tag>``.
 TOXIC_PREFIX = "sd-"
 # On the target host: the ledger of faults applied there (one JSON file per testnet).
-HOST_LEDGER_DIR = "/var/lib/shakedown/faults"
+HOST_STATE_DIR = "/var/lib/shakedown"
+HOST_LEDGER_DIR = f"{HOST_STATE_DIR}/faults"

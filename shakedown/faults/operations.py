@@ -2,12 +2,10 @@
 
 The scripts read ``host.data`` (inventory data plus ``--data key=value``): ``target``,
 ``ttl`` (``60s``) and the kind's own parameters. Everything is validated when pyinfra plans,
-so bad input stops the run before anything is touched.
-
-On a Docker host the testnet's ``Injector`` acts. On SSH hosts (``shakedown.faults.hostinv``)
-the script runs for every host; the one the target names (a host, or a service on it) applies
-the fault through ``HostInjector`` (ledgers on the host and here, TTL as a systemd timer), the
-others have nothing to do; ``clear.py`` clears each host's own open faults.
+so bad input stops the run before anything is touched. Each pyinfra host finds its backend
+(``shakedown.faults.inventory``): a Docker testnet applies on its Docker host; on SSH hosts
+the script runs for every host and the one the target lives on applies, the others have
+nothing to do. ``clear.py`` clears each host's own open faults.
 
     pyinfra inventories/local.py faults/netem.py --data target=node-200 --data delay_ms=200
     pyinfra vms.py faults/tbf.py --data target=h2 --data rate_kbit=4000 --data dst=10.0.0.3
@@ -15,152 +13,104 @@ others have nothing to do; ``clear.py`` clears each host's own open faults.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from pyinfra.api import FunctionCommand, operation
 from pyinfra.api.exceptions import PyinfraError
 
-from shakedown.errors import ShakedownError
+from shakedown.errors import ConfigError, ShakedownError
 from shakedown.faults.cli import parse_duration
-from shakedown.faults.hostinv import HostGroup, host_groups, is_ssh_host
-from shakedown.faults.hostkinds import HOST_KINDS
-from shakedown.faults.hosts import HostInjector
-from shakedown.faults.injector import Injector
+from shakedown.faults.docker import DockerBackend
+from shakedown.faults.hostinv import host_groups, is_ssh_host
+from shakedown.faults.hosts import SSHBackend
+from shakedown.faults.injector import Backend, Injector
 from shakedown.faults.kinds import KINDS
 from shakedown.model import Testnet
+
+Opener = Callable[[], Backend]
 
 
 class FaultInputError(PyinfraError):
     """Bad --data for a fault script: pyinfra prints this one line and stops."""
 
 
-def fault_from_data(host: Any, kind: str | None = None) -> None:
-    """Apply the fault named by ``kind`` (or ``--data kind=...``) with the host's data."""
-    kind = kind or str(host.data.get("kind") or "")
-    if is_ssh_host(host.name, host.data.dict()):
-        _host_fault_from_data(host, kind)
-        return
-    try:
-        if kind not in KINDS:
-            raise ShakedownError(f"unknown fault kind {kind!r}; known: {', '.join(KINDS)}")
+def _opener(host: Any) -> tuple[Opener, str]:
+    """How to open this pyinfra host's backend, and the name its ledger goes by."""
+    if not is_ssh_host(host.name, host.data.dict()):
         testnet = Testnet.from_data(host.data)
-        params = {name: host.data.get(name) for name in KINDS[kind].params
-                  if host.data.get(name) is not None}
-        KINDS[kind].parse(params)
-        ttl = host.data.get("ttl")
-        seconds = parse_duration(str(ttl)) if ttl else None
-    except ShakedownError as e:
-        raise FaultInputError(f"faults: {e}") from None
-    fault(name=f"{testnet.name}: {kind} {host.data.get('target') or ''}".rstrip(),
-          testnet=testnet, kind=kind, target=str(host.data.get("target") or ""),
-          params=params, ttl=seconds)
-
-
-def clear_from_data(host: Any) -> None:
-    if is_ssh_host(host.name, host.data.dict()):
-        group = _group_of(host)
-        host_clear(name=f"{group.testnet}: clear faults on {host.name}", group=group,
-                   host_name=host.name)
-        return
-    clear(name=f"{Testnet.from_data(host.data).name}: clear faults",
-          testnet=Testnet.from_data(host.data))
-
-
-def _group_of(host: Any) -> HostGroup:
-    """The host's ledger group, from every host of the inventory (services may live
-    elsewhere)."""
+        return (lambda: DockerBackend.of(testnet)), testnet.name
     from pyinfra import inventory
 
     groups = host_groups([(h.name, h.data.dict()) for h in inventory])
-    return next(g for g in groups if host.name in {t.name for t in g.targets})
+    group = next(g for g in groups if host.name in {t.name for t in g.targets})
+    return (lambda: SSHBackend(group)), group.testnet
 
 
-def _host_fault_from_data(host: Any, kind: str) -> None:
-    """On SSH hosts: checked here for every host; applied by the one the target names."""
+def fault_from_data(host: Any, kind: str | None = None) -> None:
+    """Apply the fault named by ``kind`` (or ``--data kind=...``) with the host's data."""
+    kind = kind or str(host.data.get("kind") or "")
     target = str(host.data.get("target") or "")
     try:
-        if kind not in HOST_KINDS:
-            raise ShakedownError(f"{kind!r} is not a fault kind of SSH hosts; known: "
-                                 f"{', '.join(HOST_KINDS)}")
-        group = _group_of(host)
-        given = {name: host.data.get(name) for name in HOST_KINDS[kind].params
-                 if host.data.get(name) is not None}
-        on, params = group.place(HOST_KINDS[kind], target, given)
-        HOST_KINDS[kind].parse(params)
+        if kind not in KINDS:
+            raise ConfigError(f"unknown fault kind {kind!r}; known: {', '.join(KINDS)}")
+        open_backend, name = _opener(host)
+        params = {p: host.data.get(p) for p in KINDS[kind].params
+                  if host.data.get(p) is not None}
         ttl = host.data.get("ttl")
         seconds = parse_duration(str(ttl)) if ttl else None
+        with Injector(open_backend()) as inj:
+            where = inj.check(kind, target, params, seconds)
     except ShakedownError as e:
         raise FaultInputError(f"faults: {e}") from None
-    host_fault(name=f"{group.testnet}: {kind} {target}", group=group, kind=kind,
-               host_name=on, here=host.name, params=params, ttl=seconds)
+    fault(name=f"{name}: {kind} {target}".rstrip(), open_backend=open_backend, kind=kind,
+          target=target, params=params, ttl=seconds, on=where, here=_here(host))
+
+
+def clear_from_data(host: Any) -> None:
+    open_backend, name = _opener(host)
+    clear(name=f"{name}: clear faults on {host.name}", open_backend=open_backend,
+          here=_here(host))
+
+
+def _here(host: Any) -> str:
+    """The place name this pyinfra host has in its backend: an SSH host's name, else ""."""
+    return host.name if is_ssh_host(host.name, host.data.dict()) else ""
 
 
 @operation()
-def fault(testnet: Testnet, kind: str, target: str, params: dict[str, Any],
-          ttl: float | None):  # type: ignore[no-untyped-def]
-    """Apply one fault through the testnet's injector (ledgers written first)."""
-    yield FunctionCommand(_apply, (testnet, kind, target, params, ttl), {})
+def fault(open_backend: Opener, kind: str, target: str, params: dict[str, Any],
+          ttl: float | None, on: str, here: str):  # type: ignore[no-untyped-def]
+    """Apply one fault (ledgers written first), on the host the target lives on."""
+    if here and here != on:
+        from pyinfra import host
+
+        host.noop(f"the target is on {on}")
+        return
+    yield FunctionCommand(_apply, (open_backend, kind, target, params, ttl), {})
 
 
 @operation()
-def clear(testnet: Testnet):  # type: ignore[no-untyped-def]
-    """Clear every open fault of the testnet; nothing to do when none is open."""
-    injector = Injector.for_testnet(testnet)
-    if not injector.active():
+def clear(open_backend: Opener, here: str):  # type: ignore[no-untyped-def]
+    """Clear every open fault (on this host, for SSH hosts); nothing to do when none is."""
+    with Injector(open_backend()) as inj:
+        mine = [e for e in inj.active() if not here or e.target == here]
+    if not mine:
         from pyinfra import host
 
         host.noop("no open faults")
         return
-    yield FunctionCommand(lambda: _report(injector.clear_all()), (), {})
+    yield FunctionCommand(_clear, (open_backend, here), {})
 
 
-@operation()
-def host_fault(group: HostGroup, kind: str, host_name: str, here: str, params: dict[str, Any],
-               ttl: float | None):  # type: ignore[no-untyped-def]
-    """Apply one fault on ``host_name`` through HostInjector, when this host is that one."""
-    if here != host_name:
-        from pyinfra import host
-
-        host.noop(f"the target is on {host_name}")
-        return
-    yield FunctionCommand(_apply_on_host, (group, kind, host_name, params, ttl), {})
-
-
-@operation()
-def host_clear(group: HostGroup, host_name: str):  # type: ignore[no-untyped-def]
-    """Clear every open fault of ``host_name`` (read from its ledger and ours)."""
-    with _injector(group) as inj:
-        open_here = [e for e in inj.entries([host_name]) if e.open]
-    if not open_here:
-        from pyinfra import host
-
-        host.noop("no open faults")
-        return
-    yield FunctionCommand(_clear_host, (group, host_name), {})
-
-
-def _injector(group: HostGroup) -> HostInjector:
-    return HostInjector(group.testnet, list(group.targets), group.controller_dir)
-
-
-def _apply_on_host(group: HostGroup, kind: str, host_name: str, params: dict[str, Any],
-                   ttl: float | None) -> None:
-    with _injector(group) as inj:
-        entry = inj.apply(kind, host_name, params, ttl=ttl)
-    print(f"applied {entry.summary()} via {entry.mechanism}")
-
-
-def _clear_host(group: HostGroup, host_name: str) -> None:
-    with _injector(group) as inj:
-        _report(inj.clear_all([host_name]))
-
-
-def _apply(testnet: Testnet, kind: str, target: str, params: dict[str, Any],
+def _apply(open_backend: Opener, kind: str, target: str, params: dict[str, Any],
            ttl: float | None) -> None:
-    entry = Injector.for_testnet(testnet).apply(kind, target, params, ttl=ttl)
+    with Injector(open_backend()) as inj:
+        entry = inj.apply(kind, target, params, ttl=ttl)
     print(f"applied {entry.summary()} via {entry.mechanism}")
 
 
-def _report(entries: list[Any]) -> None:
-    for entry in entries:
-        print(f"cleared {entry.summary()}")
+def _clear(open_backend: Opener, here: str) -> None:
+    with Injector(open_backend()) as inj:
+        for entry in inj.clear_all([here] if here else None):
+            print(f"cleared {entry.summary()}")

@@ -198,6 +198,7 @@ def read_hosts(path: str | os.PathLike[str]) -> list[tuple[str, dict[str, Any]]]
 def targets_from_inventory(path: str | os.PathLike[str]) -> list[SSHTarget]:
     """SSH targets of every host of a pyinfra inventory file (see ``read_hosts``).
 
-    Example: ``HostInjector("staging", targets_from_inventory("inventories/staging.py"), d)``.
+    Example: ``Injector.on_hosts("staging", targets_from_inventory("inventories/staging.py"),
+    d)``.
     """
     return [SSHTarget.from_host_data(name, data) for name, data in read_hosts(path)]

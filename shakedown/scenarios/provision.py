@@ -97,15 +97,15 @@ class RunTestnet:
 
     def deploy(self, verbose: bool = False) -> str:
         """Preflight (engine, images, ports), then pyinfra deploy/testnet.py; its summary."""
-        from shakedown.cli import run_pyinfra
         from shakedown.deploy.preflight import preflight
+        from shakedown.deploy.runner import run_pyinfra
 
         preflight([self.model], ports=True)
         return run_pyinfra(self.inventory, "testnet.py", verbose)
 
     def teardown(self, timeout_s: float, verbose: bool = False) -> str:
         """pyinfra deploy/teardown.py in its own session (a Ctrl-C does not cut it short)."""
-        from shakedown.cli import run_pyinfra
+        from shakedown.deploy.runner import run_pyinfra
 
         return run_pyinfra(self.inventory, "teardown.py", verbose, timeout_s=timeout_s,
                            new_session=True)

@@ -1,20 +1,33 @@
 """toxiproxy's HTTP API: routes, handlers, and the proxy collection behind them.
 
-Status codes, bodies and the order of checks follow Shopify's toxiproxy (its api.go and
+Status codes, bodies and the order of checks follow Shopify's toxiproxy 2.12 (its api.go and
 collections), so a client sees the same answer from either server: 201 on proxy create and
-populate, 200 on show/update and on toxic create, 204 on delete and reset, 404/409/400 with
-``{"error": ..., "status": ...}``.
+populate, 200 on show/update and on toxic create, 204 on delete and reset, 404/409/400/500
+with ``{"error": ..., "status": ...}`` written as Go's ``http.Error`` does (``text/plain``, a
+trailing newline), except ``/populate``, which answers JSON with ``"proxies"`` (null when none
+were made) beside the error. ``/version`` gives the plain API version we follow (clients
+compare it, e.g. the Ruby client's PATCH check); who we are is in every reply's ``Server``
+header. ``/metrics`` exists only when asked for, as with toxiproxy's ``-proxy-metrics``.
+
+A listen address that does not resolve is refused by an update or populate before anything
+changes (the proxy keeps running as it was), as 2.12 does; one that resolves but cannot be
+bound leaves the proxy disabled at the new address, also as 2.12 does. JSON bodies are not
+HTML-escaped (Go writes ``<`` as ``\\u003c``); the text they decode to is the same.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as package_version
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from shakedown.toxiproxy.httpd import Request, Response
+from shakedown.toxiproxy.metrics import ByteCounters, exposition, metrics_registry
 from shakedown.toxiproxy.model import (
     BAD_REQUEST_BODY,
     PROXY_EXISTS,
@@ -33,8 +46,18 @@ from shakedown.toxiproxy.proxy import Proxy
 
 log = logging.getLogger(__name__)
 
-VERSION = "2.12.0+shakedown"  # the toxiproxy API level we follow, and who we are
+VERSION = "2.12.0"  # the toxiproxy release whose API we follow; plain semver for clients
 NO_DEFAULTS = ProxyInput("", "", "", True)
+
+
+def _own_version() -> str:
+    try:
+        return package_version("shakedown")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "0+unknown"
+
+
+SERVER = f"shakedown-toxiproxy/{_own_version()}"  # the Server header: who answers
 
 Route = Callable[..., Awaitable[Response]]
 
@@ -42,9 +65,13 @@ Route = Callable[..., Awaitable[Response]]
 class Api:
     """The proxy collection and the handlers that read and change it."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, proxy_metrics: bool = False, runtime_metrics: bool = False) -> None:
         self.proxies: dict[str, Proxy] = {}
         self.lock = asyncio.Lock()  # one change at a time, as toxiproxy's collection lock
+        self.counters = ByteCounters()
+        self.registry = metrics_registry(
+            self.counters, proxy=proxy_metrics, runtime=runtime_metrics
+        )
         self.routes: dict[tuple[str, ...], dict[str, Route]] = {
             ("reset",): {"POST": self.reset},
             ("version",): {"GET": self.version},
@@ -64,14 +91,20 @@ class Api:
                 "DELETE": self.delete_toxic,
             },
         }
+        if self.registry is not None:
+            self.routes[("metrics",)] = {"GET": self.metrics}
 
     async def handle(self, request: Request) -> Response:
-        """Route one request; API errors become toxiproxy's JSON error bodies."""
+        """Route one request and name ourselves in the ``Server`` header."""
+        response = await self._dispatch(request)
+        return dataclasses.replace(response, headers={**response.headers, "Server": SERVER})
+
+    async def _dispatch(self, request: Request) -> Response:
         if request.headers.get("user-agent", "").startswith("Mozilla/"):
-            return Response.text(403, "User agent not allowed\n")
+            return Response.error(403, "User agent not allowed")
         found = self._route(urlsplit(request.path).path)
         if found is None:
-            return Response.text(404, "404 page not found\n")
+            return Response.error(404, "404 page not found")
         methods, args = found
         route = methods.get(request.method)
         if route is None:
@@ -80,10 +113,10 @@ class Api:
             async with self.lock:
                 return await route(request, *args)
         except ApiError as e:
-            return Response.json(e.status, e.body())
+            return _error(e)
         except Exception as e:  # a bug of ours: answer like toxiproxy's untyped errors
             log.exception("%s %s failed", request.method, request.path)
-            return Response.json(500, {"error": str(e), "status": 500})
+            return _error(ApiError(str(e), 500))
 
     def _route(self, path: str) -> tuple[dict[str, Route], list[str]] | None:
         if not path.startswith("/"):
@@ -106,7 +139,7 @@ class Api:
         return proxy
 
     async def version(self, request: Request) -> Response:
-        """GET /version: ``{"version": "..."}`` as toxiproxy >= 2.6 answers."""
+        """GET /version: ``{"version": "2.12.0"}`` and a newline, as toxiproxy >= 2.7 answers."""
         body = f'{{"version": "{VERSION}"}}\n'.encode()
         return Response(200, body, "application/json;charset=utf-8")
 
@@ -126,24 +159,35 @@ class Api:
         spec = parse_proxy(decode_object(request.body), NO_DEFAULTS)
         if spec.name in self.proxies:
             raise PROXY_EXISTS
-        proxy = Proxy(spec.name, spec.listen, spec.upstream)
+        proxy = Proxy(spec.name, spec.listen, spec.upstream, self.counters)
         if spec.enabled:
             await proxy.start()
         self.proxies[spec.name] = proxy
         return Response.json(201, proxy.to_json())
 
+    async def metrics(self, request: Request) -> Response:
+        """GET /metrics: Prometheus exposition of what the server was started to serve."""
+        assert self.registry is not None  # routed only when metrics were asked for
+        return exposition(self.registry, request.headers.get("accept", ""))
+
     async def populate(self, request: Request) -> Response:
-        """POST /populate: create or replace (when listen/upstream differ) a list of proxies."""
-        items = decode_json(request.body)
-        if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
-            raise BAD_REQUEST_BODY.wrap("expected a JSON array of proxy objects")
-        specs = [parse_proxy(d, NO_DEFAULTS, f" at proxy {i + 1}") for i, d in enumerate(items)]
+        """POST /populate: create or replace (when listen/upstream differ) a list of proxies.
+
+        Every answer is JSON with ``proxies`` (those made before a failure, or null); an
+        error adds ``error`` and ``status`` beside it.
+        """
         done: list[Proxy] = []
-        for spec in specs:
-            try:
+        try:
+            items = decode_json(request.body)
+            if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+                raise BAD_REQUEST_BODY.wrap("expected a JSON array of proxy objects")
+            specs = [
+                parse_proxy(d, NO_DEFAULTS, f" at proxy {i + 1}") for i, d in enumerate(items)
+            ]
+            for spec in specs:
                 done.append(await self._add_or_replace(spec))
-            except ApiError as e:
-                return Response.json(e.status, {**e.body(), "proxies": _listing(done)})
+        except ApiError as e:
+            return Response.json(e.status, {**e.body(), "proxies": _listing(done)})
         return Response.json(201, {"proxies": _listing(done)})
 
     async def _add_or_replace(self, spec: ProxyInput) -> Proxy:
@@ -152,7 +196,7 @@ class Api:
             if not existing.differs(spec):
                 return existing
             existing.stop()
-        proxy = Proxy(spec.name, spec.listen, spec.upstream)
+        proxy = Proxy(spec.name, spec.listen, spec.upstream, self.counters)
         if spec.enabled:
             await proxy.start()
         self.proxies[spec.name] = proxy
@@ -212,6 +256,11 @@ class Api:
         """Stop every proxy (server shutdown)."""
         for proxy in self.proxies.values():
             proxy.stop()
+
+
+def _error(error: ApiError) -> Response:
+    """toxiproxy's error reply: its JSON body sent through Go's ``http.Error``."""
+    return Response.error(error.status, Response.json(error.status, error.body()).body.decode())
 
 
 def _listing(proxies: list[Proxy]) -> list[dict[str, Any]] | None:

@@ -45,8 +45,14 @@ class Response:
 
     @classmethod
     def text(cls, status: int, text: str) -> Response:
-        """A plain-text reply (routing errors)."""
+        """A plain-text reply."""
         return cls(status, text.encode(), "text/plain; charset=utf-8")
+
+    @classmethod
+    def error(cls, status: int, text: str) -> Response:
+        """An error written as Go's ``http.Error`` writes it: plain text, nosniff, a newline."""
+        return cls(status, f"{text}\n".encode(), "text/plain; charset=utf-8",
+                   {"X-Content-Type-Options": "nosniff"})
 
 
 Handler = Callable[[Request], Awaitable[Response]]

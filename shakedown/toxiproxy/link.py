@@ -9,6 +9,8 @@ resumes on the same connection.
 
 Closing follows toxiproxy: when a direction's source ends, its destination socket is closed
 after the stages saw the end (slow_close); the other direction then ends in turn.
+
+Each link adds the bytes it reads and writes to its tally (``metrics.ByteCounters``).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import struct
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
+from shakedown.toxiproxy.metrics import RECEIVED, SENT
 from shakedown.toxiproxy.model import UPSTREAM, Toxic
 from shakedown.toxiproxy.stages import Stage, make_stage
 
@@ -44,11 +47,14 @@ class Link:
         src: asyncio.StreamReader,
         dst: asyncio.StreamWriter,
         toxics: list[Toxic],
+        tally: list[int],
     ) -> None:
         self.conn = conn
         self.direction = direction
         self.src = src
         self.dst = dst
+        self.tally = tally  # [received, sent] bytes, read by /metrics
+        self.running = False  # False while the toxics present at accept are attached
         self.loop = asyncio.get_running_loop()
         self.stages: list[Stage] = []
         self.slow = False  # some stage applies: chunks go through the queue and the worker
@@ -106,6 +112,7 @@ class Link:
 
     def start(self) -> None:
         """Start copying."""
+        self.running = True
         self.pump_task = asyncio.ensure_future(self._pump())
 
     def cancel(self) -> None:
@@ -124,6 +131,7 @@ class Link:
                     data = await src.read(CHUNK)
                 except OSError:
                     data = b""
+                self.tally[RECEIVED] += len(data)
                 if self.slow or self.worker is not None:
                     await self._enqueue(data)
                     if not data:
@@ -132,6 +140,7 @@ class Link:
                 if not data or dst.transport.is_closing():
                     break
                 dst.write(data)
+                self.tally[SENT] += len(data)
                 if dst.transport.get_write_buffer_size() > HIGH_WATER:
                     await dst.drain()
             await self._finish()
@@ -182,6 +191,7 @@ class Link:
         if self.conn.closed or self.dst.transport.is_closing():
             return
         self.dst.write(data)
+        self.tally[SENT] += len(data)
         if self.dst.transport.get_write_buffer_size() > HIGH_WATER:
             await self.dst.drain()
 
@@ -204,6 +214,7 @@ class Connection:
         client: tuple[asyncio.StreamReader, asyncio.StreamWriter],
         upstream: tuple[asyncio.StreamReader, asyncio.StreamWriter],
         toxics: list[Toxic],
+        tallies: dict[str, list[int]],
     ) -> None:
         self.owner = owner
         self.closed = False
@@ -214,8 +225,10 @@ class Connection:
         ups = [t for t in toxics if t.direction == UPSTREAM]
         downs = [t for t in toxics if t.direction != UPSTREAM]
         self.links = {
-            "upstream": Link(self, "upstream", client[0], upstream[1], ups),
-            "downstream": Link(self, "downstream", upstream[0], client[1], downs),
+            "upstream": Link(self, "upstream", client[0], upstream[1], ups, tallies["upstream"]),
+            "downstream": Link(
+                self, "downstream", upstream[0], client[1], downs, tallies["downstream"]
+            ),
         }
 
     def start(self) -> None:

@@ -2,8 +2,8 @@
 
 Follows toxiproxy: the upstream is dialled per accepted client (a refused upstream closes the
 client); disabling closes the listener and every open connection; changing ``listen`` or
-``upstream`` restarts the proxy; toxics apply to open connections as they are added, updated
-or removed.
+``upstream`` restarts the proxy, but a ``listen`` that does not resolve is refused first and
+changes nothing; toxics apply to open connections as they are added, updated or removed.
 """
 
 from __future__ import annotations
@@ -14,7 +14,9 @@ import os
 import socket
 
 from shakedown.toxiproxy.link import STREAM_LIMIT, Connection
+from shakedown.toxiproxy.metrics import ByteCounters
 from shakedown.toxiproxy.model import (
+    DOWNSTREAM,
     TOXIC_EXISTS,
     TOXIC_NOT_FOUND,
     UPSTREAM,
@@ -29,10 +31,13 @@ log = logging.getLogger(__name__)
 class Proxy:
     """A named TCP proxy from ``listen`` to ``upstream``."""
 
-    def __init__(self, name: str, listen: str, upstream: str) -> None:
+    def __init__(
+        self, name: str, listen: str, upstream: str, counters: ByteCounters | None = None
+    ) -> None:
         self.name = name
         self.listen = listen
         self.upstream = upstream
+        self.counters = counters or ByteCounters()
         self.enabled = False
         self.toxics: list[Toxic] = []
         self.connections: set[Connection] = set()
@@ -57,7 +62,12 @@ class Proxy:
         """Bind the listener; ``listen`` becomes the bound address (port 0 picks one)."""
         if self.enabled:
             return
-        host, port = split_address(self.listen) if self.listen else ("", 0)
+        host, port = "", 0
+        if self.listen:
+            try:
+                host, port = split_address(self.listen)
+            except ApiError as e:  # Go's net.Listen names no address when it cannot parse it
+                raise ApiError(f"listen tcp: {e.message}", 500) from e
         try:
             server = await asyncio.start_server(
                 self._accept, host or None, port, limit=STREAM_LIMIT, reuse_address=True
@@ -84,7 +94,10 @@ class Proxy:
         self.connections.clear()
 
     def differs(self, other: ProxyInput) -> bool:
-        """Whether ``other`` names another listen address or upstream (so: restart)."""
+        """Whether ``other`` names another listen address or upstream (so: restart).
+
+        Raises toxiproxy's 500 when ``other.listen`` does not resolve, before anything changes.
+        """
         return not same_listen(self.listen, other.listen) or self.upstream != other.upstream
 
     async def update(self, change: ProxyInput) -> None:
@@ -136,10 +149,10 @@ class Proxy:
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         server = self._server
-        host, port = split_address(self.upstream)
         try:
+            host, port = split_address(self.upstream)
             up = await asyncio.open_connection(host, port, limit=STREAM_LIMIT)
-        except OSError as e:
+        except (OSError, ApiError) as e:
             log.warning("proxy %s: cannot reach upstream %s: %s", self.name, self.upstream, e)
             writer.close()
             return
@@ -147,17 +160,36 @@ class Proxy:
             writer.transport.abort()
             up[1].transport.abort()
             return
-        conn = Connection(self, (reader, writer), up, list(self.toxics))
+        tallies = {d: self.counters.tally(d, self.name, self.listen, self.upstream)
+                   for d in (UPSTREAM, DOWNSTREAM)}
+        conn = Connection(self, (reader, writer), up, list(self.toxics), tallies)
         self.connections.add(conn)
         conn.start()
 
 
 def split_address(address: str) -> tuple[str, int]:
-    """``host:port`` (or ``[v6]:port``) to its parts; toxiproxy's 500 if it does not parse."""
+    """``host:port`` (or ``[v6]:port``) to host and port number, as Go's net package reads it.
+
+    The port may be a service name (``http``); an empty port is 0. Raises toxiproxy's 500
+    with Go's message when the address does not parse.
+    """
     host, sep, port = address.rpartition(":")
-    if not sep or not port.isdigit():
+    if not sep:
         raise ApiError(f"address {address}: missing port in address", 500)
-    return host.strip("[]"), int(port)
+    if ":" in host and not (host.startswith("[") and host.endswith("]")):
+        raise ApiError(f"address {address}: too many colons in address", 500)
+    return host.removeprefix("[").removesuffix("]"), _port(port)
+
+
+def resolve_listen(address: str) -> tuple[str, int]:
+    """The address as Go's ``net.ResolveTCPAddr`` sees it: (IP or "", port), or its 500."""
+    host, port = split_address(address)
+    if not host:
+        return "", port
+    try:
+        return str(socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)[0][4][0]), port
+    except OSError as e:
+        raise ApiError(f"lookup {host}: no such host", 500) from e
 
 
 def join_address(host: str, port: int, asked: str) -> str:
@@ -170,19 +202,26 @@ def join_address(host: str, port: int, asked: str) -> str:
 
 
 def same_listen(current: str, wanted: str) -> bool:
-    """Compare listen addresses after resolving names, as toxiproxy's Differs does."""
+    """Whether two listen addresses resolve alike, as toxiproxy's Differs compares them.
+
+    ``wanted`` must resolve (toxiproxy's 500 otherwise); a ``current`` that does not (a
+    disabled proxy created with a bad address) counts as different.
+    """
+    target = resolve_listen(wanted)
     try:
-        a_host, a_port = split_address(current)
-        b_host, b_port = split_address(wanted)
+        return resolve_listen(current) == target
     except ApiError:
-        return current == wanted
-    return a_port == b_port and _resolve(a_host) == _resolve(b_host)
+        return False
 
 
-def _resolve(host: str) -> str:
-    if not host:
-        return ""
+def _port(port: str) -> int:
+    if not port:
+        return 0
+    if port.isdigit():
+        if int(port) > 65535:
+            raise ApiError(f"address {port}: invalid port", 500)
+        return int(port)
     try:
-        return str(socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)[0][4][0])
-    except OSError:
-        return host
+        return socket.getservbyname(port, "tcp")
+    except OSError as e:
+        raise ApiError(f"lookup tcp/{port}: unknown port", 500) from e

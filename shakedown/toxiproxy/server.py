@@ -1,7 +1,8 @@
 """shakedown's toxiproxy-compatible server: the HTTP API and the proxies on one asyncio loop.
 
-Run it as ``python -m shakedown.toxiproxy --host 127.0.0.1 --port 8474``, or in-process
-(tests, benchmarks) with ``ServerThread``::
+Run it as ``python -m shakedown.toxiproxy -host 127.0.0.1 -port 8474`` (toxiproxy-server's
+flags), or in-process (tests, benchmarks) with ``ServerThread``, which takes the same metrics
+switches (``proxy_metrics=True``, ``runtime_metrics=True``)::
 
     with ServerThread() as srv:
         ToxiproxyClient(srv.url).create_proxy("pg", "127.0.0.1:0", "127.0.0.1:5432")
@@ -25,10 +26,17 @@ log = logging.getLogger(__name__)
 class ToxiproxyServer:
     """The API listener and the proxies it manages; all state lives on one event loop."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 8474) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 8474,
+        *,
+        proxy_metrics: bool = False,
+        runtime_metrics: bool = False,
+    ) -> None:
         self.host = host
         self.port = port
-        self.api = Api()
+        self.api = Api(proxy_metrics=proxy_metrics, runtime_metrics=runtime_metrics)
         self._server: asyncio.Server | None = None
 
     @property
@@ -49,9 +57,10 @@ class ToxiproxyServer:
         """Create the proxies listed in a toxiproxy ``-config`` JSON file; returns the count."""
         body = path.read_bytes()
         response = await self.api.handle(Request("POST", "/populate", {}, body))
+        reply = json.loads(response.body)
         if response.status != 201:
-            raise ValueError(f"{path}: {response.body.decode(errors='replace')}")
-        return len(json.loads(response.body)["proxies"] or [])
+            raise ValueError(f"{path}: {reply['error']}")
+        return len(reply["proxies"] or [])
 
     async def serve_forever(self) -> None:
         """Serve until cancelled, then stop every proxy."""
@@ -77,8 +86,8 @@ class ToxiproxyServer:
 class ServerThread:
     """A ToxiproxyServer on its own event loop in a daemon thread; a context manager."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        self.server = ToxiproxyServer(host, port)
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, **metrics: bool) -> None:
+        self.server = ToxiproxyServer(host, port, **metrics)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._run, name="toxiproxy", daemon=True)
         self._ready = threading.Event()

@@ -144,7 +144,15 @@ class Timeout(Stage):
 
 
 class ResetPeer(Stage):
-    """On the first data (or close), waits ``timeout`` ms then resets both sides (TCP RST)."""
+    """On the first data (or close), waits ``timeout`` ms then resets both sides (TCP RST).
+
+    As in toxiproxy, only a connection accepted while the toxic existed is reset (its sockets
+    got SO_LINGER 0 at accept); one already open when the toxic was added is closed with FIN.
+    """
+
+    def __init__(self, toxic: Toxic, link: Link) -> None:
+        super().__init__(toxic, link)
+        self.at_accept = not link.running
 
     async def push(self, data: bytes, ts: float, emit: Emit) -> None:
         await self._reset()
@@ -156,7 +164,10 @@ class ResetPeer(Stage):
         due = self.link.now() + self.attrs["timeout"] / 1000
         while self.link.now() < due:
             await self.link.pause(due - self.link.now())
-        self.link.conn.reset()
+        if self.at_accept:
+            self.link.conn.reset()
+        else:
+            self.link.conn.close()
 
 
 class Slicer(Stage):

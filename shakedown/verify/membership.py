@@ -116,7 +116,8 @@ def check_canonical(chain: Chain, expected: Iterable[int]) -> list[str]:
 
 
 def key_address(public_key: bytes) -> str:
-    """The address a node_info key names: refnode keeps the 20-byte address, xmtpd the key."""
+    """The address a node_info key names: refnode and xmtpd keep the 65-byte uncompressed
+    public key (a 33-byte compressed one reads too), refnodes before it the 20-byte address."""
     if len(public_key) == 20:
         return "0x" + public_key.hex()
     try:

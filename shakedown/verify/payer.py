@@ -75,11 +75,13 @@ class ReportRow:
 
 
 def read_reports(conn: psycopg.Connection) -> list[ReportRow]:
+    """Every report row; ``created_at`` may be a timestamp (refnode) or a nullable
+    timestamptz (xmtpd): a row without one counts as just made."""
     rows = conn.execute(
         "SELECT id, originator_node_id, start_sequence_id, end_sequence_id, "
         "end_minute_since_epoch, payers_merkle_root, active_node_ids, submission_status, "
         "attestation_status, submitted_report_index, "
-        "EXTRACT(EPOCH FROM (now()::timestamp - created_at))::float8 "
+        "coalesce(EXTRACT(EPOCH FROM now() - created_at), 0)::float8 "
         "FROM payer_reports ORDER BY originator_node_id, start_sequence_id, created_at"
     ).fetchall()
     return [ReportRow(bytes(r[0]), int(r[1]), int(r[2]), int(r[3]), int(r[4]), bytes(r[5]),

@@ -161,6 +161,7 @@ class JsonSummary:
         self.collect_errors: list[str] = []
         self.testnet: str | None = config.testnet
         self.stats: dict[str, int] = {}  # filled by the suite when its session ends
+        self.blob_tables: dict[str, str] = {}  # node -> envelope blob table read, likewise
         self.started = time.monotonic()
 
     @pytest.hookimpl(wrapper=True)
@@ -204,6 +205,7 @@ class JsonSummary:
             "duration_s": round(time.monotonic() - self.started, 3),
             "collect_errors": self.collect_errors,
             "stats": self.stats,
+            "blob_tables": self.blob_tables,
             "checks": checks,
         }
         self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -18,8 +18,8 @@ import psycopg
 
 from shakedown.errors import TimeoutExpired
 from shakedown.observe import (
-    ENVELOPE_TABLES,
     OriginatorDigest,
+    envelope_tables,
     read_duplicate_sequences,
     read_missing_sequences,
     read_originator_digests,
@@ -170,12 +170,14 @@ def check_converged(conns: dict[str, psycopg.Connection], originators: set[int],
 
 
 def check_sequences(conn: psycopg.Connection, node: str) -> list[str]:
-    """Per originator, in both envelope tables: ids 1..max, each once, the same max in both."""
-    summaries = {t: read_sequence_summary(conn, t) for t in ENVELOPE_TABLES}
-    meta, blob = ENVELOPE_TABLES
+    """Per originator, in both envelope tables: ids 1..max, each once, the same max in both.
+    The blob table is named as this database names it (xmtpd renamed it in 00023)."""
+    tables = envelope_tables(conn)
+    summaries = {t: read_sequence_summary(conn, t) for t in tables}
+    meta, blob = tables
     problems = []
     for o in sorted(set(summaries[meta]) | set(summaries[blob])):
-        for table in ENVELOPE_TABLES:
+        for table in tables:
             s = summaries[table].get(o)
             if s is None:
                 problems.append(f"{node}: originator {o}: no rows in {table}")

@@ -17,8 +17,9 @@ import psycopg
 
 from shakedown.chain.ops import Chain
 from shakedown.chain.records import Rates
-from shakedown.errors import UnreachableError
+from shakedown.errors import NotFoundError, UnreachableError
 from shakedown.keys import admin_account
+from shakedown.observe import read_blob_table
 from shakedown.verify.envelopes import EnvelopeCache, EnvelopeScan, scan_envelopes
 from shakedown.verify.plugin import VerifyConfig
 from shakedown.verify.target import NodeTarget, Target
@@ -39,6 +40,7 @@ class VerifySession:
         self.target = target
         self._chain: Chain | None = None
         self._conns: dict[str, psycopg.Connection] = {}
+        self.blob_tables: dict[str, str] = {}  # node -> the envelope-bytes table it has
         self._conn_errors: dict[str, str] = {}
         self._signers: dict[int, str] | None = None
         self._rates: list[Rates] | None = None
@@ -74,6 +76,10 @@ class VerifySession:
         conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ  # snapshots in transaction()
         conn.read_only = True
         self._conns[node.name] = conn
+        try:
+            self.blob_tables[node.name] = read_blob_table(conn)
+        except NotFoundError:
+            self.blob_tables[node.name] = "none"  # the envelope checks say so themselves
         return conn
 
     def conns(self, nodes: list[NodeTarget]) -> tuple[dict[str, psycopg.Connection], list[str]]:
@@ -125,6 +131,14 @@ class VerifySession:
         buckets = {d for n in scan.nodes.values() for d in n.buckets.values()}
         return {"buckets": len(buckets), "rows_judged": scan.judged,
                 "envelopes_opened": scan.opened}
+
+    def describe_blob_tables(self) -> str:
+        """``envelope blobs read from gateway_envelope_blobs (node-100, node-200)``, per table."""
+        by_table: dict[str, list[str]] = {}
+        for node, table in sorted(self.blob_tables.items()):
+            by_table.setdefault(table, []).append(node)
+        return "envelope blobs read from " + "; ".join(
+            f"{table} ({', '.join(nodes)})" for table, nodes in sorted(by_table.items()))
 
     def close(self) -> None:
         for conn in self._conns.values():

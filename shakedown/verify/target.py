@@ -4,6 +4,10 @@ Everything comes from the deployment record when there is one; otherwise from th
 its ``contracts`` data (the six addresses) for a network someone else deployed, with node
 endpoints, signers and addresses laid out as ``shakedown up`` lays them out.
 
+A record that describes another testnet than the inventory (another name, node set or
+runtime: deployed from another inventory) is refused with one line naming both, so verify
+never checks some of a testnet's nodes, or another testnet's, while it looks like success.
+
     target = resolve_target(Path("inventories/local.py"))
     target.node("node-200").dsn
 """
@@ -11,6 +15,7 @@ endpoints, signers and addresses laid out as ``shakedown up`` lays them out.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -90,20 +95,75 @@ def pick_testnet(inventory: Path, name: str | None = None) -> tuple[Testnet, dic
     return chosen, raw
 
 
+def describe(name: str, node_ids: Iterable[int], runtime: str) -> str:
+    """``testnet big (nodes 100, 200; systemd)``: what a record or an inventory describes."""
+    ids = ", ".join(map(str, sorted(node_ids))) or "none"
+    where = "" if runtime == "docker" else f"; {runtime}"
+    return f"testnet {name} (nodes {ids}{where})"
+
+
+def _described(record: dict[str, Any], name: str) -> tuple[str, set[int], str]:
+    """(testnet name, node ids, runtime) a record describes; ``name`` if it names none."""
+    return (str(record.get("testnet") or name),
+            {int(n["node_id"]) for n in record.get("nodes", [])},
+            str(record.get("runtime") or "docker"))
+
+
+def record_disagrees(net: Testnet, record: dict[str, Any], record_path: Path,
+                     inventory: Path) -> str | None:
+    """One line when ``record`` describes another testnet than the inventory's ``net``."""
+    seen = _described(record, net.name)
+    expected = (net.name, {n.node_id for n in net.nodes}, net.runtime)
+    if seen == expected:
+        return None
+    return (f"inventory {inventory} describes {describe(*expected)}, but the deployment record "
+            f"{record_path} describes {describe(*seen)}; pass --inventory with the inventory "
+            f"{seen[0]} was deployed from (or --record with this testnet's own record)")
+
+
+def check_record(net: Testnet, inventory: Path, record_path: Path | None = None) -> None:
+    """ConfigError (one line) when the record verify would read describes another testnet."""
+    path = record_path or net.record_path
+    record = load_record(path)
+    if record is not None and (problem := record_disagrees(net, record, path, inventory)):
+        raise ConfigError(problem)
+
+
+def records_beside(path: Path) -> list[tuple[Path, dict[str, Any]]]:
+    """Other testnets' records laid out like ``path`` (``<dir>/<testnet>/deployment.json``)."""
+    found = []
+    for other in sorted(path.parent.parent.glob(f"*/{path.name}")):
+        record = load_record(other)
+        if other != path and record is not None:
+            found.append((other, record))
+    return found
+
+
+def _no_record(net: Testnet, inventory: Path) -> ConfigError:
+    others = [f"{describe(*_described(r, p.parent.name))} at {p}"
+              for p, r in records_beside(net.record_path)]
+    found = (f"; records found: {'; '.join(others)} (pass --inventory with the inventory "
+             "that deployed it)") if others else ""
+    return ConfigError(f"{net.name}: no deployment record at {net.record_path} and the "
+                       f"inventory {inventory} names no contracts; deploy it (shakedown up), "
+                       f"pass --record, or add contracts={{...}} to the host data{found}")
+
+
 def resolve_target(inventory: Path, *, testnet: str | None = None,
                    record_path: Path | None = None) -> Target:
-    """Resolve endpoints and expectations; ConfigError (one line) when nothing names contracts."""
+    """Resolve endpoints and expectations; ConfigError (one line) when nothing names contracts
+    or the record describes another testnet."""
     net, data = pick_testnet(inventory, testnet)
     if record_path is not None:
         net = dataclasses.replace(net, record_path=record_path)
     record = load_record(net.record_path)
     if record is not None:
+        if problem := record_disagrees(net, record, net.record_path, inventory):
+            raise ConfigError(problem)
         return _from_record(net, record)
     if data.get("contracts"):
         return _from_inventory(net, data, inventory)
-    raise ConfigError(f"{net.name}: no deployment record at {net.record_path} and the "
-                      f"inventory {inventory} names no contracts; deploy it (shakedown up), "
-                      "pass --record, or add contracts={...} to the host data")
+    raise _no_record(net, inventory)
 
 
 def _from_record(net: Testnet, record: dict[str, Any]) -> Target:

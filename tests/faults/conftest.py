@@ -8,7 +8,7 @@ import docker
 import pytest
 
 from shakedown.faults import Injector
-from shakedown.faults.residue import read_residue
+from shakedown.faults.inventory import read_residue
 from shakedown.model import Testnet, load_inventory
 from tests.deploy.testnets import Net, fresh_testnet
 

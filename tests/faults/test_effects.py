@@ -19,7 +19,7 @@ from shakedown.chain.records import ContractAddresses
 from shakedown.client import NodeClient
 from shakedown.errors import ConfigError, FaultError
 from shakedown.faults import Injector
-from shakedown.faults.kinds import netem_available
+from shakedown.faults.docker import netem_available
 from shakedown.faults.ops import container_pid
 from shakedown.keys import admin_account
 from shakedown.model import Testnet

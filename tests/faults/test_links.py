@@ -16,7 +16,7 @@ import pytest
 
 from shakedown.errors import ConfigError, FaultError
 from shakedown.faults import Injector
-from shakedown.faults.kinds import netem_available
+from shakedown.faults.docker import netem_available
 from shakedown.faults.ops import container_pid, in_netns
 from shakedown.model import Testnet
 from tests.faults.observe import failed_connects, send_seconds
@@ -29,7 +29,7 @@ def kbit(seconds: float) -> float:
 
 
 def test_tbf_toward_one_peer_shapes_that_link_only(inj: Injector, testnet: Testnet) -> None:
-    addr = inj.targets().addresses
+    addr = inj.backend.view().addresses
     started = time.monotonic()
     tier = inj.apply("tbf", "node-100", {"rate_kbit": 4000, "dst": "node-200",
                                          "direction": "both"})

@@ -9,11 +9,12 @@ import signal
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
 from shakedown.faults import Injector
-from shakedown.faults.residue import read_residue
+from shakedown.faults.inventory import read_residue
 from shakedown.model import Testnet
 from shakedown.waiting import wait_for
 from tests.deploy.testnets import REPO, Net, run_cli
@@ -120,8 +121,10 @@ def test_pyinfra_fault_scripts_apply_and_clear(net: Net, testnet: Testnet) -> No
 def test_forget_keeps_ledgers_with_an_open_fault_and_removes_closed_ones(
         net: Net, testnet: Testnet) -> None:
     from shakedown.errors import FaultError
-    from shakedown.faults.forget import forget_closed
-    from shakedown.faults.injector import controller_ledger, host_ledger
+    from shakedown.faults.docker import controller_ledger, host_ledger
+
+    def forget_closed(testnet: Testnet) -> list[Path]:
+        return [Path(p) for p in Injector.for_testnet(testnet).forget()]
 
     inj = Injector.for_testnet(testnet)
     entry = inj.apply("pause", "gateway")

@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from shakedown.faults.hostinv import host_groups, host_services, is_ssh_host
+from shakedown.faults.netshell import classes_in, dst_port_match, per_destination
 from shakedown.faults.ssh import read_hosts
-from shakedown.faults.tcshell import classes_in, dst_port_match, per_destination
 
 INVENTORY = """
 docker_hosts = [("@local", {"testnet": "sd", "roles": ["chain", "proxy", "db", "node"]})]

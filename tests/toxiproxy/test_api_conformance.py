@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
 import socket
 from typing import Any
 
@@ -61,6 +62,100 @@ def test_version_is_json(server, api):
     assert status == 200
     assert headers["Content-Type"].startswith("application/json")
     assert body["version"].startswith("2.")
+
+
+def test_version_is_plain_semver_and_server_header_says_ours(server, api):
+    # The Ruby client reads the version with Gem::Version to decide on PATCH (>= 2.6.0);
+    # "2.12.0+shakedown" does not parse there, so who we are goes in the Server header.
+    port = int(server.url.rsplit(":", 1)[1])
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("GET", "/version")
+        resp = conn.getresponse()
+        raw = resp.read()
+    finally:
+        conn.close()
+    assert re.fullmatch(rb'\{"version": "\d+\.\d+\.\d+"\}\n', raw), raw
+    major, minor, _ = (int(n) for n in json.loads(raw)["version"].split("."))
+    assert (major, minor) >= (2, 6), raw
+    assert "shakedown" in resp.getheader("Server", ""), resp.getheaders()
+
+
+def test_api_errors_are_text_plain_json_lines(server, api):
+    # toxiproxy writes its JSON errors with Go's http.Error: text/plain, nosniff, a newline.
+    port = int(server.url.rsplit(":", 1)[1])
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("GET", "/proxies/nope")
+        resp = conn.getresponse()
+        raw = resp.read()
+    finally:
+        conn.close()
+    assert resp.status == 404
+    assert resp.getheader("Content-Type") == "text/plain; charset=utf-8"
+    assert resp.getheader("X-Content-Type-Options") == "nosniff"
+    assert raw == b'{"error":"proxy not found","status":404}\n'
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "error"),
+    [
+        (b"[1", 400, "bad request body"),
+        ([{"upstream": "127.0.0.1:1"}], 400, "missing required field: name at proxy 1"),
+        ({"name": "a"}, 400, "bad request body"),
+    ],
+)
+def test_populate_errors_carry_proxies_null(server, api, body, status, error):
+    got_status, got, headers = call(server, "POST", "/populate", body)
+    assert got_status == status and got["status"] == status, got
+    assert got["error"].startswith(error), got
+    assert "proxies" in got and got["proxies"] is None, got
+    assert headers["Content-Type"] == "application/json", "populate writes its own JSON reply"
+
+
+def test_populate_failure_lists_the_proxies_done_before_it(server, api):
+    taken = new_proxy(server, "first")["listen"]
+    specs = [
+        {"name": "a", "listen": "127.0.0.1:0", "upstream": "127.0.0.1:1"},
+        {"name": "b", "listen": taken, "upstream": "127.0.0.1:1"},
+    ]
+    status, body, _ = call(server, "POST", "/populate", specs)
+    assert status == 500 and body["status"] == 500, body
+    assert [p["name"] for p in body["proxies"]] == ["a"], body
+
+
+@pytest.mark.parametrize(
+    ("listen", "error"),
+    [
+        ("nonsense", "address nonsense: missing port in address"),
+        ("127.0.0.1:99999", "address 99999: invalid port"),
+        ("127.0.0.1:no-such-service", "lookup tcp/no-such-service: unknown port"),
+    ],
+)
+def test_update_with_invalid_listen_is_rejected_and_proxy_kept(server, api, listen, error):
+    created = new_proxy(server, "db")
+    call(server, "POST", "/proxies/db/toxics", {"type": "latency"})
+    status, body, _ = call(server, "POST", "/proxies/db", {"listen": listen})
+    assert (status, body) == (500, {"error": error, "status": 500})
+    after = call(server, "GET", "/proxies/db")[1]
+    assert after["listen"] == created["listen"] and after["enabled"] is True, after
+    assert not refused(created["listen"]), "the rejected update stopped the proxy"
+    assert call(server, "POST", "/reset")[:2] == (204, None)
+    assert call(server, "GET", "/proxies/db")[1]["toxics"] == [], "reset left the toxic"
+
+
+def test_populate_with_invalid_listen_keeps_the_existing_proxy(server, api):
+    created = new_proxy(server, "db")
+    moved = [{"name": "db", "listen": "nonsense", "upstream": "127.0.0.1:1"}]
+    status, body, _ = call(server, "POST", "/populate", moved)
+    assert status == 500, body
+    assert body == {
+        "error": "address nonsense: missing port in address",
+        "status": 500,
+        "proxies": None,
+    }
+    assert call(server, "GET", "/proxies/db")[1] == created
+    assert not refused(created["listen"])
 
 
 def test_empty_proxy_list_is_an_object(server, api):

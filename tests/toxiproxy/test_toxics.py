@@ -142,6 +142,18 @@ def test_reset_peer_gives_connection_reset(api, echo_proxy, stream):
     assert time.monotonic() - start >= 0.08
 
 
+@pytest.mark.parametrize("stream", ["downstream", "upstream"])
+def test_reset_peer_added_on_open_connection_closes_it_with_fin(api, echo_proxy, client, stream):
+    # toxiproxy sets SO_LINGER 0 only on connections accepted while a reset_peer toxic
+    # exists; one already open when the toxic arrives is closed normally.
+    add(api, "reset_peer", stream, timeout=0)
+    client.sendall(b"hello")
+    assert read_to_end(client) == (b"", "eof")
+    with connect(echo_proxy) as fresh:
+        fresh.sendall(b"hello")
+        assert read_to_end(fresh) == (b"", "reset"), "a new connection gets the RST"
+
+
 def test_slicer_delivers_in_pieces(api, client):
     add(api, "slicer", average_size=10, size_variation=0, delay=20_000)
     client.sendall(b"y" * 100)

@@ -38,6 +38,29 @@ def test_bad_duration_and_params_name_the_fix() -> None:
         parse_params(["latency_ms"])
 
 
+def test_a_parameter_given_twice_is_refused_not_last_wins() -> None:
+    with pytest.raises(ConfigError, match=r"latency_ms given twice .* give it once"):
+        parse_params(["latency_ms=10", "latency_ms=20"])
+    assert parse_params(["latency_ms=10", "jitter_ms=20"]) == {"latency_ms": "10",
+                                                                 "jitter_ms": "20"}
+
+
+def test_a_whole_number_parameter_refuses_fractions_and_booleans() -> None:
+    for raw in (3.5, True):
+        with pytest.raises(ConfigError, match="expected a int"):
+            KINDS["latency"].parse({"latency_ms": raw})
+    assert KINDS["latency"].parse({"latency_ms": 3.0})["latency_ms"] == 3
+
+
+def test_a_kind_or_parameter_of_one_runtime_says_so_in_one_line() -> None:
+    with pytest.raises(ConfigError, match="churn-add acts on Docker testnets: it needs a Docker "
+                                          "host; the target is on an SSH host"):
+        KINDS["churn-add"].supported("ssh")
+    with pytest.raises(ConfigError, match="peers= needs an SSH host; the target is on a Docker"):
+        KINDS["partition"].parse({"peers": "10.0.0.1"}, "docker")
+    assert "mode" not in KINDS["partition"].parse({"peers": "10.0.0.1"}, "ssh")
+
+
 def test_ledger_records_intent_before_state_changes(tmp_path: Path) -> None:
     ledger = Ledger(tmp_path / "l.json")
     entry = ledger.intend(kind="pause", target="node-100", params={},

@@ -12,27 +12,60 @@ import pytest
 from shakedown.cli import main
 from shakedown.errors import ConfigError, FaultError
 from shakedown.faults.hostinv import host_groups
-from shakedown.faults.hostkinds import HOST_KINDS, HostFacts
-from shakedown.faults.hosts import (
-    HostInjector,
-    _apply_error,
-    _facts_script,
-    helper_source,
-    ship_script,
-)
+from shakedown.faults.hosts import SSHBackend, SSHView, _apply_error, _facts_script, helper_source
+from shakedown.faults.hosts import ship_script as ship_script
+from shakedown.faults.kind import Service
 from shakedown.faults.kinds import KINDS, TOXIC_KINDS
 from shakedown.faults.ledger import Entry, Ledger
+from shakedown.faults.netshell import classes_in, free_minor
 from shakedown.faults.ssh import SSHTarget
 from shakedown.toxiproxy import ToxiproxyClient
 from shakedown.toxiproxy.server import ServerThread
 
-FACTS = HostFacts(device="eth0", routes={"10.213.0.12": "eth0", "10.213.0.13": "eth0"},
-                  taken={"eth0": {1}})
+ROUTES = {"10.213.0.12": "eth0", "10.213.0.13": "eth0"}
 
 
-def plan(kind: str, tag: str = "1a2b3c4d", facts: HostFacts = FACTS, **params: object):
-    spec = HOST_KINDS[kind]
-    return spec.plan(facts, spec.parse(params), tag)
+class OfflineView(SSHView):
+    """The SSH view with the host's facts given (device, routes, classes in use): what the
+    planners ask, answered without a connection."""
+
+    def __init__(self, backend: SSHBackend, routes: dict[str, str], taken: set[int]) -> None:
+        super().__init__(backend)
+        self.routes, self.taken = routes, taken
+
+    def device(self, service: Service, addresses: list[str]) -> str:
+        found = {self.routes.get(a.split("/")[0], "") for a in addresses} or {"eth0"}
+        if len(found) != 1 or "" in found:
+            raise ConfigError(f"destinations {', '.join(addresses)} are not reached through "
+                              f"one device (routes: {self.routes})")
+        return found.pop()
+
+    def free_class(self, service: Service, device: str) -> int:
+        return free_minor(self.taken, f"{service.at} {device}")
+
+
+def backend(tmp: Path = Path("/dev/null/unused")) -> SSHBackend:
+    return SSHBackend.of("sdunit", [SSHTarget("vm1", "10.213.0.11")], tmp)
+
+
+class Planned:
+    """A plan compiled to the shell the SSH executor runs: precheck, apply, undo."""
+
+    def __init__(self, kind: str, params: dict, routes: dict[str, str], taken: set[int],
+                 tag: str) -> None:
+        b = backend()
+        spec = KINDS[kind]
+        _, services, _, raw = b.prepare(spec, "vm1", params)
+        self.plan = spec.plan(OfflineView(b, routes, taken), services, spec.parse(raw, "ssh"),
+                              tag)
+        _, self.precheck, self.apply, self.undo, _ = b.compile(self.plan)
+        self.notes, self.instant = self.plan.notes, self.plan.instant
+
+
+def plan(kind: str, tag: str = "1a2b3c4d", routes: dict[str, str] | None = None,
+         taken: set[int] | None = None, **params: object) -> Planned:
+    return Planned(kind, params, ROUTES if routes is None else routes,
+                   {1} if taken is None else taken, tag)
 
 
 def test_netem_whole_host_is_one_root_qdisc_with_our_handle() -> None:
@@ -55,7 +88,7 @@ def test_netem_per_destination_takes_a_free_class_and_filters_each_destination()
 @pytest.mark.parametrize("params, message", [
     ({"delay_ms": "soon"}, "expected a int"),
     ({"delay_ms": 10, "dst": "fe80::1"}, "only IPv4"),
-    ({"delay_ms": 10, "dst": "not-an-ip"}, "not an IPv4"),
+    ({"delay_ms": 10, "dst": "not-an-ip"}, "neither IPv4 addresses nor services"),
     ({"jitter_ms": 5}, "need delay_ms"),
     ({}, "give at least one"),
     ({"delay_ms": 10, "device": "eth0; reboot"}, "not a network device"),
@@ -69,7 +102,7 @@ def test_bad_netem_parameters_are_refused_before_anything_runs(params: dict, mes
 def test_units_are_checked_and_kinds_need_their_parameters() -> None:
     with pytest.raises(ConfigError, match="not a systemd unit"):
         plan("stop", unit="x; rm -rf /")
-    with pytest.raises(ConfigError, match="missing parameter peers"):
+    with pytest.raises(ConfigError, match="names what to cut off"):
         plan("partition")
     assert plan("restart", unit="refnode-100").instant
     assert plan("kill", unit="refnode-100").undo == ["systemctl start refnode-100"]
@@ -85,15 +118,16 @@ def test_partition_rules_are_tagged_in_our_chain() -> None:
 
 
 def test_per_destination_needs_one_device_for_all_destinations() -> None:
-    facts = HostFacts(device="eth0", routes={"10.0.0.1": "eth0", "10.1.0.1": "eth1"})
+    routes = {"10.0.0.1": "eth0", "10.1.0.1": "eth1"}
     with pytest.raises(ConfigError, match="not reached through one device"):
-        plan("tbf", facts=facts, rate_kbit=1000, dst="10.0.0.1,10.1.0.1")
+        plan("tbf", routes=routes, rate_kbit=1000, dst="10.0.0.1,10.1.0.1")
 
 
 def test_all_classes_taken_is_a_clear_error() -> None:
-    full = HostFacts("eth0", {"10.0.0.1": "eth0"}, {"eth0": set(range(1, 65))})
     with pytest.raises(FaultError, match="all 64 per-destination classes"):
-        plan("tbf", facts=full, rate_kbit=1000, dst="10.0.0.1")
+        plan("tbf", routes={"10.0.0.1": "eth0"}, taken=set(range(1, 65)), rate_kbit=1000,
+             dst="10.0.0.1")
+    assert classes_in("class htb 5d:3 root rate 10Gbit\nclass htb 5d:a parent 5d:") == {3, 10}
 
 
 @pytest.mark.parametrize("kind, params", [
@@ -110,12 +144,13 @@ def test_all_classes_taken_is_a_clear_error() -> None:
 ])
 def test_generated_scripts_are_valid_shell(tmp_path: Path, kind: str, params: dict) -> None:
     """Apply (with and without TTL), heal and clear scripts all parse with /bin/sh -n."""
-    inj = HostInjector("sdunit", [SSHTarget("vm1", "10.213.0.11")], tmp_path)
+    b = backend(tmp_path)
     p = plan(kind, **params)
     entry = Entry(id="f-1a2b3c4d", tag="1a2b3c4d", kind=kind, target="vm1", params=params,
                   undo=[{"op": "sh", "host": "vm1", "cmd": c} for c in p.undo])
-    for script in (inj._apply_script(entry, p, None), inj._apply_script(entry, p, 30.0),
-                   inj._heal_script(entry, p), inj._clear_script(entry), ship_script(),
+    for script in (b._apply_script(entry, p.precheck, p.apply, p.undo, p.instant, None),
+                   b._apply_script(entry, p.precheck, p.apply, p.undo, p.instant, 30.0),
+                   b._heal_script(entry, p.undo), b._clear_script(entry), ship_script(),
                    _facts_script(["10.213.0.12"])):
         check = subprocess.run(["sh", "-n"], input=script, capture_output=True, text=True)
         assert check.returncode == 0, f"{kind}: {check.stderr}\n{script}"
@@ -167,21 +202,22 @@ HOSTS = [("h1", {**SYSTEMD, "address": "10.9.0.1", "roles": ["chain", "proxy", "
 
 def test_toxic_kinds_on_hosts_take_the_docker_kinds_parameters() -> None:
     for name in TOXIC_KINDS:
-        docker, host = KINDS[name].params, HOST_KINDS[name].params
+        docker, host = KINDS[name].params_on("docker"), KINDS[name].params_on("ssh")
         assert {k: host[k] for k in docker} == dict(docker), name
         assert set(host) - set(docker) == {"proxy", "api_port"}, name
 
 
 def test_a_node_target_resolves_to_the_proxy_on_its_host() -> None:
-    group = host_groups(HOSTS)[0]
-    latency, db, chain = (HOST_KINDS[k] for k in ("latency", "db-latency", "chain-latency"))
-    assert group.place(latency, "node-200", {"latency_ms": "50"}) == \
-        ("h2", {"latency_ms": "50", "proxy": "node-200", "api_port": 26001})
-    assert group.place(db, "node-200", {})[1]["proxy"] == "node-200-db"
-    assert group.place(chain, "node-200", {})[1]["proxy"] == "chain"
-    assert group.place(chain, "h2", {})[0] == "h2"  # a host: the chain calls made there
-    assert group.place(HOST_KINDS["stop"], "node-200", {}) == \
-        ("h2", {"unit": "sdunit-node-200.service"})
+    b = SSHBackend(host_groups(HOSTS)[0])
+    view = b.view()
+    node_200, h2 = view.resolve("node-200")[0], view.resolve("h2")[0]
+    assert view.toxiproxies(node_200, "node") == [("h2", "http://127.0.0.1:26001", "node-200")]
+    assert view.toxiproxies(node_200, "db")[0][2] == "node-200-db"
+    assert view.toxiproxies(node_200, "chain")[0][2] == "chain"
+    assert view.toxiproxies(h2, "chain")[0][0] == "h2"  # a host: the chain calls made there
+    _, services, target, params = b.prepare(KINDS["stop"], "node-200", {})
+    assert (target, params) == ("h2", {"unit": "sdunit-node-200.service"})
+    assert view.toward(services[0], view.resolve("node-100")[0]) == [("10.9.0.1/32", 0)]
 
 
 @pytest.mark.parametrize("kind, target, message", [
@@ -192,8 +228,10 @@ def test_a_node_target_resolves_to_the_proxy_on_its_host() -> None:
 ])
 def test_a_target_without_a_proxy_is_refused_in_one_line(kind: str, target: str,
                                                         message: str) -> None:
+    b = SSHBackend(host_groups(HOSTS)[0])
     with pytest.raises(ConfigError, match=message):
-        host_groups(HOSTS)[0].place(HOST_KINDS[kind], target, {})
+        view, services, _, raw = b.prepare(KINDS[kind], target, {"latency_ms": 5})
+        KINDS[kind].plan(view, services, KINDS[kind].parse(raw, "ssh"), "1a2b3c4d")
 
 
 def test_bad_toxic_input_is_one_line_exit_2_with_nothing_applied(
@@ -222,6 +260,7 @@ def test_a_toxic_plan_runs_against_a_real_toxiproxy_and_its_undo_is_idempotent()
         port = int(srv.url.rsplit(":", 1)[1])
         p = plan("latency", latency_ms=200, stream="both", proxy="node-200", api_port=port)
         missing = plan("latency", latency_ms=200, proxy="node-9", api_port=port)
+        assert "HTTP 404" not in missing.precheck
         refused = _sh(missing.precheck)
         assert refused.returncode == 3 and "HTTP 404" in refused.stderr.strip().splitlines()[-1]
         done = _sh("\n".join([p.precheck, *p.apply]))

@@ -214,7 +214,7 @@ def altered_spend(net: Net, node_id: int, delta: int) -> Iterator[tuple[int, int
         sql(net, node_id, statement, (-delta, payer_id, originator, minute))
 
 
-def _fee_and_minute(data: bytes) -> tuple[int, int]:
+def fee_and_minute(data: bytes) -> tuple[int, int]:
     unsigned = pb.UnsignedOriginatorEnvelope.FromString(
         pb.OriginatorEnvelope.FromString(data).unsigned_originator_envelope)
     fee = unsigned.base_fee_picodollars + unsigned.congestion_fee_picodollars
@@ -236,7 +236,7 @@ def skipped_sequence(net: Net, originator: int) -> Iterator[int]:
                          (originator, sequence))
         saved[n] = (data, meta)
     for n, (data, _) in saved.items():
-        fee, minute = _fee_and_minute(data)
+        fee, minute = fee_and_minute(data)
         sql(net, n, "UPDATE unsettled_usage u SET spend_picodollars = spend_picodollars - %s, "
             "message_count = message_count - 1 FROM gateway_envelopes_meta m WHERE "
             "m.originator_node_id = %s AND m.originator_sequence_id = %s AND u.payer_id = "
@@ -249,7 +249,7 @@ def skipped_sequence(net: Net, originator: int) -> Iterator[int]:
         yield sequence
     finally:
         for n, (data, meta) in saved.items():
-            fee, minute = _fee_and_minute(data)
+            fee, minute = fee_and_minute(data)
             sql(net, n, "INSERT INTO gateway_envelopes_meta SELECT * FROM "
                 "json_populate_record(NULL::gateway_envelopes_meta, %s)", (meta,))
             sql(net, n, "INSERT INTO gateway_envelopes_blob VALUES (%s, %s, %s)",

@@ -1,4 +1,4 @@
-"""Testnets for the verify suite's tests: up with traffic, gateway ready, converged."""
+"""Testnets for the verify suite's tests: up with traffic, gateway ready, converged, settled."""
 
 from __future__ import annotations
 
@@ -16,8 +16,10 @@ from shakedown.verify.replication import wait_converged
 from shakedown.waiting import wait_for
 from tests.deploy.testnets import Net
 from tests.deploy.testnets import fresh_testnet as deployed
+from tests.verify.corrupt import NODES, chain_of, sql
 
 ENVELOPES = 600
+REPORTS_EVERY_2S = {n: {"REFNODE_REPORT_INTERVAL_S": "2"} for n in NODES}
 
 
 def gateway_ready(net: Net) -> None:
@@ -49,6 +51,20 @@ def converged(net: Net) -> None:
     finally:
         for conn in conns.values():
             conn.close()
+
+
+def all_settled(net: Net) -> bool:
+    """Every originator's envelopes are in a settled report, and node-100 mirrors them."""
+    chain = chain_of(net)
+    for originator in NODES:
+        ((high,),) = sql(net, 100, "SELECT COALESCE(MAX(originator_sequence_id), 0) FROM "
+                         "gateway_envelopes_meta WHERE originator_node_id = %s", (originator,))
+        reports = chain.payer_reports(originator)
+        if not reports or not reports[-1].is_settled or reports[-1].end_sequence_id != high:
+            return False
+    ((unsettled,),) = sql(net, 100, "SELECT count(*) FROM payer_reports WHERE "
+                          "submission_status IN (0, 1)")
+    return unsettled == 0
 
 
 def fresh_testnet(make: Callable[..., Net],

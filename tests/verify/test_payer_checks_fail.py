@@ -23,31 +23,23 @@ from shakedown.verify.payer import settlement_charges
 from shakedown.waiting import wait_for
 from tests.deploy.testnets import Net
 from tests.verify.corrupt import NODES, chain_of, sql
-from tests.verify.nets import converged, fresh_testnet, gateway_ready, send_traffic
+from tests.verify.nets import (
+    REPORTS_EVERY_2S,
+    all_settled,
+    converged,
+    fresh_testnet,
+    gateway_ready,
+    send_traffic,
+)
 from tests.verify.suite import Summary
 
 Verify = Callable[..., Summary]
 ALL_NODES = ("node-100", "node-200", "node-300")
-REPORTS_EVERY_2S = {n: {"REFNODE_REPORT_INTERVAL_S": "2"} for n in NODES}
 PER_NODE = ("test_no_report_stuck", "test_reports_have_quorum",
             "test_settled_reports_match_chain")
 PAYER_CHECKS = {f"{c}[{n}]" for c in PER_NODE for n in ALL_NODES} | {
     "test_payer_balances", "test_fee_token_supply", "test_fee_distribution"}
 STRANGER = to_checksum_address("0x" + "5d" * 20)  # funded only here: no report charges it
-
-
-def all_settled(net: Net) -> bool:
-    """Every originator's envelopes are in a settled report, and node-100 mirrors them."""
-    chain = chain_of(net)
-    for originator in NODES:
-        ((high,),) = sql(net, 100, "SELECT COALESCE(MAX(originator_sequence_id), 0) FROM "
-                         "gateway_envelopes_meta WHERE originator_node_id = %s", (originator,))
-        reports = chain.payer_reports(originator)
-        if not reports or not reports[-1].is_settled or reports[-1].end_sequence_id != high:
-            return False
-    ((unsettled,),) = sql(net, 100, "SELECT count(*) FROM payer_reports WHERE "
-                          "submission_status IN (0, 1)")
-    return unsettled == 0
 
 
 @pytest.fixture(scope="module")

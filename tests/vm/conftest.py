@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from shakedown.faults.hosts import HostInjector
+from shakedown.faults import Injector
 from shakedown.faults.ssh import Session
 from shakedown.vm.qemu import VMLab
 
@@ -53,15 +53,15 @@ def no_residue(session: Session) -> list[str]:
 
 
 @pytest.fixture
-def vm_inj(lab: VMLab, tmp_path: Path) -> Iterator[HostInjector]:
+def vm_inj(lab: VMLab, tmp_path: Path) -> Iterator[Injector]:
     """An injector on the lab's VMs; afterwards every fault is cleared, nothing left behind."""
-    inj = HostInjector("sdvmtest", [vm.ssh for vm in lab.vms], tmp_path)
+    inj = Injector.on_hosts("sdvmtest", [vm.ssh for vm in lab.vms], tmp_path)
     inj.clear_all()  # heal at both ends
     yield inj
     try:
         inj.clear_all()
         for vm in lab.vms:
-            left = no_residue(inj.session(vm.name))
+            left = no_residue(inj.backend.session(vm.name))
             assert not left, f"{vm.name}: a fault test left {left}"
     finally:
         inj.close()

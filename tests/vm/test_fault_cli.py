@@ -19,10 +19,9 @@ from pathlib import Path
 import pytest
 
 from shakedown.errors import FaultError
-from shakedown.faults.forget import forget_closed_on_hosts
+from shakedown.faults import Injector
 from shakedown.faults.hostinv import DEFAULT_LEDGER, host_services
-from shakedown.faults.hosts import HostInjector
-from shakedown.faults.residue import read_host_residue
+from shakedown.faults.ssh import SSHTarget
 from shakedown.vm.sshhosts import SSHHosts
 from shakedown.waiting import wait_for
 from tests.deploy.testnets import REPO, run_cli
@@ -64,6 +63,16 @@ def clean(ssh_hosts: SSHHosts, inv: Path) -> Iterator[None]:
     assert read_host_residue(targets, DEFAULT_LEDGER) == []
 
 
+def read_host_residue(targets: list[SSHTarget], testnet: str) -> list[str]:
+    with Injector.on_hosts(testnet, targets, Path("/dev/null/unused")) as look:
+        return look.residue()
+
+
+def forget_closed_on_hosts(testnet: str, targets: list[SSHTarget], state: Path) -> list[str]:
+    with Injector.on_hosts(testnet, targets, state) as inj:
+        return inj.forget()
+
+
 def cli(inv: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return run_cli("fault", *args, "-i", str(inv))
 
@@ -84,8 +93,8 @@ def test_cli_partition_on_a_host_lists_and_clears_by_id(ssh_hosts: SSHHosts, inv
     added = cli(inv, "add", "partition", "h1", f"peers={h2.address}")
     assert added.returncode == 0, added.stderr
     assert "via iptables DROP" in added.stdout
-    with HostInjector(DEFAULT_LEDGER, [h1.ssh], Path("/dev/null/unused")) as look:
-        s = look.session("h1")
+    with Injector.on_hosts(DEFAULT_LEDGER, [h1.ssh], Path("/dev/null/unused")) as look:
+        s = look.backend.session("h1")
         assert ping(s, h2.address, count=4, interval=0.1).loss_pct == 100
         assert ping(s, h3.address, count=4, interval=0.1).loss_pct == 0
         listed = cli(inv, "list")
@@ -158,10 +167,10 @@ def test_pyinfra_scripts_on_ssh_hosts(ssh_hosts: SSHHosts, inv: Path, clean: Non
     h1, h2, _ = ssh_hosts.hosts
     applied = pyinfra(inv, "tbf.py", "target=h2", "rate_kbit=4000", f"dst={ssh_hosts.gateway}")
     assert applied.returncode == 0, (applied.stdout + applied.stderr)[-1500:]
-    with HostInjector(DEFAULT_LEDGER, [h2.ssh], Path("/dev/null/unused")) as look:
-        on_h2 = [e for e in look.read_host_ledger("h2") if e.open]
+    with Injector.on_hosts(DEFAULT_LEDGER, [h2.ssh], Path("/dev/null/unused")) as look:
+        on_h2 = [e for e in look.backend.read_host_ledger("h2") if e.open]
         assert [(e.kind, e.target, e.params["rate_kbit"]) for e in on_h2] == [("tbf", "h2", 4000)]
-        shaped = throughput_kbit(look.session("h2"), ssh_hosts.gateway, nbytes=1_000_000)
+        shaped = throughput_kbit(look.backend.session("h2"), ssh_hosts.gateway, nbytes=1_000_000)
         assert 0.65 * 4000 <= shaped <= 1.2 * 4000, f"tbf 4000 kbit/s measured {shaped:.0f}"
     listed = cli(inv, "list")
     assert "tbf h2" in listed.stdout, listed.stdout  # the CLI sees what pyinfra applied
@@ -187,17 +196,18 @@ def test_pyinfra_scripts_on_ssh_hosts(ssh_hosts: SSHHosts, inv: Path, clean: Non
 def test_forget_keeps_open_ledgers_and_removes_closed_ones(ssh_hosts: SSHHosts,
                                                            tmp_path: Path) -> None:
     targets = [h.ssh for h in ssh_hosts.hosts]
-    with HostInjector("sdforget", targets, tmp_path) as inj:
+    with Injector.on_hosts("sdforget", targets, tmp_path) as inj:
         entry = inj.apply("partition", "h1", {"peers": ssh_hosts.hosts[1].address})
         with pytest.raises(FaultError, match=r"1 fault\(s\) still open .* kept the fault ledgers"):
             forget_closed_on_hosts("sdforget", targets, tmp_path)
-        assert [e.id for e in inj.read_host_ledger("h1") if e.open] == [entry.id]
+        assert [e.id for e in inj.backend.read_host_ledger("h1") if e.open] == [entry.id]
         inj.clear(entry)
     removed = forget_closed_on_hosts("sdforget", targets, tmp_path)
     assert "h1:/var/lib/shakedown/faults/sdforget.json" in removed, removed
     assert str(tmp_path / "host-faults.json") in removed
-    with HostInjector("sdforget", targets, tmp_path) as inj:
+    with Injector.on_hosts("sdforget", targets, tmp_path) as inj:
         assert inj.entries() == []
-        listing = inj.session("h1").check("ls -a /var/lib/shakedown/faults 2>/dev/null; true")
+        listing = inj.backend.session("h1").check(
+            "ls -a /var/lib/shakedown/faults 2>/dev/null; true")
         assert "sdforget" not in listing, listing
     assert forget_closed_on_hosts("sdforget", targets, tmp_path) == []  # nothing left: no-op

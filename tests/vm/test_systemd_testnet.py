@@ -11,10 +11,11 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import docker
 import psycopg
 import pytest
 
@@ -26,6 +27,7 @@ from shakedown.traffic import GatewayTarget, NodeTarget, Traffic
 from shakedown.verify.replication import read_states, wait_converged
 from shakedown.vm.sshhosts import SSHHosts
 from shakedown.waiting import wait_for
+from tests.deploy.testnets import Net, fresh_testnet
 
 REPO = Path(__file__).resolve().parents[2]
 TESTNET = "sdsys"
@@ -221,6 +223,119 @@ def test_verify_names_a_toxic_left_on_a_host_proxy(inventory: Path) -> None:
         api.remove_toxic("node-200", "stray", missing_ok=True)
     assert proc.returncode == 1, proc.stdout[-3000:]
     assert "toxic stray (latency) on proxy node-200" in proc.stdout, proc.stdout[-3000:]
+
+
+# --- one fault model: the same call, the same effect, on a Docker and on this testnet ---------
+
+ONE_MODEL = [("partition", "node-100", {"others": "node-200"}),
+             ("loss", "node-100", {"percent": 100}),
+             ("stop", "node-200", {}),
+             ("clock-skew", "node-200", {"offset_s": 3600}),
+             ("latency", "node-300", {"latency_ms": 800})]
+
+
+@pytest.fixture(scope="module")
+def docker_net(make_net: Callable[..., Net], docker_client: docker.DockerClient) -> Iterator[Net]:
+    with fresh_testnet(make_net, docker_client, "sdone") as net:
+        yield net
+
+
+@pytest.fixture(params=["docker", "systemd"])
+def runtime_inventory(request: pytest.FixtureRequest) -> Path:
+    if request.param == "docker":
+        return Path(request.getfixturevalue("docker_net").inventory)
+    return Path(request.getfixturevalue("inventory"))
+
+
+def _nodes(inventory: Path) -> dict[str, dict[str, Any]]:
+    from shakedown.model import load_inventory
+
+    rec = load_record(load_inventory(inventory)[0].record_path)
+    assert rec, "no deployment record"
+    return {n["name"]: n for n in rec["nodes"]}
+
+
+def _serves(node: dict[str, Any]) -> bool:
+    from shakedown.client import NodeClient
+
+    try:
+        with NodeClient(node["grpc"], timeout=2) as client:
+            return bool(client.health())
+    except Exception:
+        return False
+
+
+def _publish(node: dict[str, Any]) -> Any:
+    from shakedown.client import NodeClient, payer_envelopes
+
+    with NodeClient(node["grpc"], timeout=30) as client:
+        (acked,) = client.publish(payer_envelopes(Signer(bytes(payer(0).key)),
+                                                  node["node_id"], 1))
+    return acked
+
+
+def _clock_of(node: dict[str, Any], originator: int) -> int:
+    with psycopg.connect(node["dsn"], autocommit=True, connect_timeout=5) as conn:
+        return read_states({"n": conn})["n"].clock.get(originator, 0)
+
+
+def _skew_s(node: dict[str, Any]) -> float:
+    from refnode.proto import refnode_pb2 as pb
+
+    unsigned = pb.UnsignedOriginatorEnvelope.FromString(
+        _publish(node).unsigned_originator_envelope)
+    return float(unsigned.originator_ns / 1e9 - time.time())
+
+
+def _effect(kind: str, n: dict[str, dict[str, Any]], faulted: bool) -> None:
+    """Assert what ``kind`` (as in ONE_MODEL) does while ``faulted``, and that it is gone
+    after the clear; every wait is for a condition."""
+    if kind == "partition":
+        want = _clock_of(n["node-100"], 100) + 1
+        _publish(n["node-100"])
+        wait_for(lambda: _clock_of(n["node-300"], 100), lambda s: s >= want, timeout=60,
+                 interval=0.2, what="node-300 replicates node-100")
+        if faulted:
+            assert _clock_of(n["node-200"], 100) < want, "node-200 replicated across the cut"
+        else:
+            wait_for(lambda: _clock_of(n["node-200"], 100), lambda s: s >= want, timeout=90,
+                     interval=0.2, what="node-200 catches up after the clear")
+    elif kind in ("loss", "stop"):
+        node = n["node-100" if kind == "loss" else "node-200"]
+        wait_for(lambda: _serves(node), lambda up: up != faulted, timeout=60, interval=0.2,
+                 what=f"{node['name']} {'stops' if faulted else 'again'} answering")
+    elif kind == "clock-skew":
+        wait_for(lambda: _serves(n["node-200"]), bool, timeout=90, interval=0.3,
+                 what="node-200 serves")
+        skew = _skew_s(n["node-200"])
+        assert (3500 < skew < 3700) if faulted else abs(skew) < 60, f"skew {skew:.0f} s"
+    else:  # latency on node-300's proxy: what its peers replicate from it arrives late
+        want = _clock_of(n["node-100"], 300) + 1
+        sent = time.monotonic()
+        _publish(n["node-300"])
+        wait_for(lambda: _clock_of(n["node-100"], 300), lambda s: s >= want, timeout=60,
+                 interval=0.02, what="node-100 replicates node-300")
+        took = time.monotonic() - sent
+        if faulted:
+            assert took >= 0.75, f"an 800 ms toxic crossed in {took:.2f} s"
+
+
+@pytest.mark.parametrize("kind, target, params", ONE_MODEL, ids=[f[0] for f in ONE_MODEL])
+def test_one_fault_model_on_both_runtimes(runtime_inventory: Path, kind: str, target: str,
+                                          params: dict[str, Any]) -> None:
+    """``Injector.for_inventory(...).apply(kind, target, params)``: the same call on a Docker
+    testnet and on this systemd one; the effect is seen, the clear removes it, nothing stays."""
+    from shakedown.faults import Injector
+
+    n = _nodes(runtime_inventory)
+    with Injector.for_inventory(runtime_inventory) as inj:
+        entry = inj.apply(kind, target, params, ttl=300)
+        try:
+            _effect(kind, n, faulted=True)
+        finally:
+            inj.clear(entry)
+        _effect(kind, n, faulted=False)
+        assert inj.residue() == []
 
 
 def test_second_up_changes_nothing(inventory: Path, figures: dict[str, Any]) -> None:
