@@ -68,31 +68,45 @@ def events_per_minute(run_dir: Path) -> tuple[int, float, float]:
     return int(end.get("events", 0)), end["t"] - start, waited
 
 
-def bare_reads(record: dict[str, Any], cold: bool) -> None:
-    """The snapshot's reads without parsing or records: the floor."""
-    for node in record["nodes"]:
-        with psycopg.connect(node["dsn"], autocommit=True) as conn, conn.transaction():
-            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            rows = observe.read_envelope_index(conn)
-            observe.read_vector_clock(conn)
-            observe.read_unsettled_usage(conn)
-            if cold:
-                observe.read_envelope_blobs(conn, [(r.originator_node_id, r.sequence_id)
-                                                   for r in rows])
-        with NodeClient(node["grpc"], timeout=2) as client:
-            client.health()
-    with GatewayClient(record["gateway"]["grpc"], timeout=2) as gateway:
-        gateway.health()
-    w3 = Web3(Web3.HTTPProvider(record["chain"]["rpc"]))
-    c = Contracts.at(w3, ContractAddresses.from_dict(record["contracts"]))
-    at: dict[str, Any] = {"block_identifier": int(w3.eth.block_number)}
-    c.node_registry.functions.getCanonicalNodes().call(**at)
-    c.payer_registry.events.UsageSettled().get_logs(from_block=0, to_block=at["block_identifier"])
-    for who in PAYERS:
-        c.payer_registry.functions.getBalance(who).call(**at)
-        c.payer_registry.functions.getPendingWithdrawal(who).call(**at)
-    count = c.rate_registry.functions.getRatesCount().call(**at)
-    c.rate_registry.functions.getRates(0, count).call(**at)
+class BareReads:
+    """The snapshot's reads without parsing or records: the floor. Like the snapshotter it
+    keeps one connection per database and one chain client; health opens a channel per call
+    as the snapshotter does."""
+
+    def __init__(self, record: dict[str, Any]):
+        self.record = record
+        self.conns = [psycopg.connect(n["dsn"], autocommit=True) for n in record["nodes"]]
+        self.w3 = Web3(Web3.HTTPProvider(record["chain"]["rpc"]))
+        self.contracts = Contracts.at(self.w3, ContractAddresses.from_dict(record["contracts"]))
+
+    def read(self, cold: bool) -> None:
+        for node, conn in zip(self.record["nodes"], self.conns, strict=True):
+            with conn.transaction():
+                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                rows = observe.read_envelope_index(conn)
+                observe.read_vector_clock(conn)
+                observe.read_unsettled_usage(conn)
+                if cold:
+                    observe.read_envelope_blobs(conn, [(r.originator_node_id, r.sequence_id)
+                                                       for r in rows])
+            with NodeClient(node["grpc"], timeout=2) as client:
+                client.health()
+        with GatewayClient(self.record["gateway"]["grpc"], timeout=2) as gateway:
+            gateway.health()
+        c = self.contracts
+        at: dict[str, Any] = {"block_identifier": int(self.w3.eth.block_number)}
+        c.node_registry.functions.getCanonicalNodes().call(**at)
+        c.payer_registry.events.UsageSettled().get_logs(from_block=0,
+                                                        to_block=at["block_identifier"])
+        for who in PAYERS:
+            c.payer_registry.functions.getBalance(who).call(**at)
+            c.payer_registry.functions.getPendingWithdrawal(who).call(**at)
+        count = c.rate_registry.functions.getRatesCount().call(**at)
+        c.rate_registry.functions.getRates(0, count).call(**at)
+
+    def close(self) -> None:
+        for conn in self.conns:
+            conn.close()
 
 
 def snapshot_cost(record: dict[str, Any], envelopes: int) -> list[tuple[str, float, float]]:
@@ -108,13 +122,19 @@ def snapshot_cost(record: dict[str, Any], envelopes: int) -> list[tuple[str, flo
 
     wait_for(counts, lambda c: len(set(c)) == 1, timeout=300, interval=1, what="convergence")
     probe.close()
-    bare_cold = timed(lambda: bare_reads(record, cold=True))
+    floor = BareReads(record)
+    bare_cold = timed(lambda: floor.read(cold=True))
     snap = Snapshotter(record)
     cold = timed(lambda: snap.take(0.0, PAYERS, gateways))
-    warm = statistics.median(timed(lambda: snap.take(0.0, PAYERS, gateways)) for _ in range(5))
-    bare = statistics.median(timed(lambda: bare_reads(record, cold=False)) for _ in range(5))
+    # warm rounds alternate, so a load swing on the shared machine hits both alike
+    warm_s, bare_s = [], []
+    for _ in range(5):
+        warm_s.append(timed(lambda: snap.take(0.0, PAYERS, gateways)))
+        bare_s.append(timed(lambda: floor.read(cold=False)))
+    warm, bare = statistics.median(warm_s), statistics.median(bare_s)
     held = len(snap.read_node(record["nodes"][0]["name"]).envelopes)
     snap.close()
+    floor.close()
     print(f"  (each node holds {held} envelopes)")
     return [("snapshot, cold (every envelope parsed once)", cold, bare_cold),
             ("snapshot, warm (median of 5)", warm, bare)]
