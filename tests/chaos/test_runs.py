@@ -2,9 +2,9 @@
 planted bug is found, named by the property it breaks, shrunk to a few events and found again
 on replay.
 
-In every CI run: the healthy CI-sized run, and the dropped-envelope bug (detect, shrink,
-replay). In the catalogue lane (``pytest -m catalogue tests/chaos``): the forgotten-usage bug
-the same way, and healthy runs on three more seeds.
+In every CI run: the dropped-envelope bug (detect, shrink, replay). In the catalogue lane
+(``pytest -m catalogue tests/chaos``): the forgotten-usage bug the same way, and healthy
+CI-sized runs on four seeds (one also checks the run's artifacts).
 """
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ def only_dir(parent: Path, pattern: str) -> Path:
     return found
 
 
+@pytest.mark.catalogue
 def test_a_healthy_ci_sized_run_passes_and_leaves_its_artifacts(runs: Path) -> None:
     scenario = get("random-chaos")
     result = run_scenario(scenario, RunOptions(seed=3, runs_dir=runs))
