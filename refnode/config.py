@@ -114,6 +114,9 @@ class NodeConfig:
     lie_in_reports: tuple[str, ...] = ()  # own payer reports disagree: fee, range, payers
     attest_blindly: bool = False        # True: sign any report without comparing
     blocking_fanout: bool = False       # True: wait for every subscriber's buffer to have room
+    # Planted bugs, off by default, for showing that the chaos engine finds them:
+    bug_drop_after_reconnect_s: float = 0.0   # > 0: drop one envelope replicated this soon
+    bug_forget_usage_on_restart: bool = False  # forget a payer's unsettled usage at start
 
     def __repr__(self) -> str:
         return f"NodeConfig(node_id={self.node_id}, listen={self.listen!r}, db=..., signer_key=***)"
@@ -122,6 +125,9 @@ class NodeConfig:
         if self.price_multiplier < 0:
             raise ConfigError(f"REFNODE_PRICE_MULTIPLIER={self.price_multiplier:g} must not be "
                               "negative")
+        if self.bug_drop_after_reconnect_s < 0:
+            raise ConfigError(f"REFNODE_BUG_DROP_AFTER_RECONNECT_S="
+                              f"{self.bug_drop_after_reconnect_s:g} must not be negative")
 
     @property
     def reports_enabled(self) -> bool:
@@ -157,6 +163,8 @@ class NodeConfig:
             lie_in_reports=_words(env, "REFNODE_LIE_IN_REPORTS", LIES),
             attest_blindly=_bool(env, "REFNODE_ATTEST_BLINDLY", False),
             blocking_fanout=_bool(env, "REFNODE_BLOCKING_FANOUT", False),
+            bug_drop_after_reconnect_s=_float(env, "REFNODE_BUG_DROP_AFTER_RECONNECT_S", 0.0),
+            bug_forget_usage_on_restart=_bool(env, "REFNODE_BUG_FORGET_USAGE_ON_RESTART", False),
         )
 
 

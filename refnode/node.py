@@ -84,13 +84,17 @@ async def serve(config: NodeConfig, checker: Checker | None = None) -> None:
     store = await Store.open(config.db_dsn)
     await store.migrate()
     await store.ensure_node_info(node_id, signer.public_key)
+    if config.bug_forget_usage_on_restart:
+        forgotten = await store.forget_unsettled_usage(node_id)
+        log.warning("planted bug: forgot %d rows of unsettled usage at start", forgotten)
     clock = await store.vector_clock()
     fanout = Fanout(config.subscriber_buffer, config.blocking_fanout)
     status = NodeStatus(node_id)
     pricing = Pricing(config.price_multiplier)
     publisher = Publisher(node_id, signer, store, membership, clock, fanout, pricing)
     replicator = Replicator(node_id, store, membership, clock, fanout, config.trust_peers,
-                            status, config.keepalive_s, checker)
+                            status, config.keepalive_s, checker,
+                            config.bug_drop_after_reconnect_s)
     worker = await _report_worker(config, node_id, signer, store, membership, clock, pricing)
     service = ReplicationService(node_id, store, publisher, clock, fanout,
                                  config.api_enabled, replicator if config.sync_enabled else None,

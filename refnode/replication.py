@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 import grpc
 
@@ -76,7 +77,7 @@ class Replicator:
     def __init__(self, node_id: int, store: Store, membership: Membership,
                  clock: dict[int, int], fanout: Fanout, trust_peers: bool = False,
                  status: NodeStatus | None = None, keepalive_s: float = 5.0,
-                 checker: Checker | None = None):
+                 checker: Checker | None = None, drop_after_reconnect_s: float = 0.0):
         self.node_id = node_id
         self.checker = checker or Checker(workers=1)  # opens batches off the event loop
         self.status = status or NodeStatus(node_id)
@@ -86,6 +87,7 @@ class Replicator:
         self.membership = membership
         self.clock = clock
         self.fanout = fanout
+        self.drop_after_reconnect_s = drop_after_reconnect_s  # a planted bug when above 0
         self.following: dict[int, tuple[NodeRecord, asyncio.Task[None]]] = {}
 
     async def run(self) -> None:
@@ -114,13 +116,18 @@ class Replicator:
 
     async def _follow(self, peer: NodeRecord) -> None:
         backoff = BACKOFF_MIN_S
+        attempts = 0
         while True:
+            attempts += 1  # every stream after this follower's first is a reconnect
+            drop_until = time.monotonic() + self.drop_after_reconnect_s \
+                if attempts > 1 and self.drop_after_reconnect_s else 0.0
             try:
                 async with grpc.aio.insecure_channel(peer.http_address,
                                                      options=self.options) as channel:
                     with self.status.stream("following", peer.node_id,
                                             peer.http_address) as stream:
-                        await self._stream(rpc.ReplicationApiStub(channel), peer, stream)
+                        await self._stream(rpc.ReplicationApiStub(channel), peer, stream,
+                                           drop_until)
                     backoff = BACKOFF_MIN_S
             except asyncio.CancelledError:
                 raise
@@ -137,7 +144,7 @@ class Replicator:
             backoff = min(backoff * 2, BACKOFF_MAX_S)
 
     async def _stream(self, stub: rpc.ReplicationApiStub, peer: NodeRecord,
-                      stream: Stream) -> None:
+                      stream: Stream, drop_until: float = 0.0) -> None:
         # The cursor is what is stored, read afresh: a follower cancelled between its commit
         # and its clock update must not ask for what it holds (a repeat is misbehaviour).
         start = await self.store.latest(peer.node_id)
@@ -154,10 +161,17 @@ class Replicator:
             stream.sent(len(response.envelopes))
             rows = await self._check(peer, response.envelopes,
                                      await self.checker.open_originators(response.envelopes))
+            if not rows:
+                continue
+            top = rows[-1].sequence_id
+            if time.monotonic() < drop_until:  # REFNODE_BUG_DROP_AFTER_RECONNECT_S
+                log.warning("planted bug: dropping sequence %d of node %d after a reconnect",
+                            rows[0].sequence_id, peer.node_id)
+                rows, drop_until = rows[1:], 0.0
             if rows:
                 await self.store.insert_envelopes(rows)
-                self.clock[peer.node_id] = rows[-1].sequence_id
                 await self.fanout.deliver(peer.node_id, [(r.sequence_id, r.blob) for r in rows])
+            self.clock[peer.node_id] = top
 
     async def _check(self, peer: NodeRecord, envelopes,
                      opened: list[OriginatorEnvelope | InvalidEnvelope]) -> list[StoredEnvelope]:

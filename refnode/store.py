@@ -141,6 +141,22 @@ class Store:
             known.update({a: i for a, i in await cur.fetchall()})
         return known
 
+    async def forget_unsettled_usage(self, node_id: int) -> int:
+        """The planted bug REFNODE_BUG_FORGET_USAGE_ON_RESTART: delete the usage of the first
+        payer (by address) of this node's own envelopes past its last settled report.
+        Returns the rows deleted."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                "WITH settled AS (SELECT coalesce(max(end_sequence_id), 0) AS top FROM "
+                "payer_reports WHERE originator_node_id = %(n)s AND submission_status = 2), "
+                "victim AS (SELECT u.payer_id FROM unsettled_usage u JOIN payers p ON "
+                "p.id = u.payer_id, settled WHERE u.originator_id = %(n)s AND "
+                "u.last_sequence_id > settled.top ORDER BY p.address LIMIT 1) "
+                "DELETE FROM unsettled_usage u USING victim, settled WHERE "
+                "u.originator_id = %(n)s AND u.payer_id = victim.payer_id AND "
+                "u.last_sequence_id > settled.top", {"n": node_id})
+            return cur.rowcount
+
     async def read_after(self, originator: int, after_sequence: int, limit: int) -> list[bytes]:
         """Envelopes of one originator with sequence ids above ``after_sequence``, in order."""
         async with self.pool.connection() as conn:

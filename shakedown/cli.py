@@ -1,4 +1,4 @@
-"""``shakedown up | status | down | fault | list | run ...``: shakedown from a shell.
+"""``shakedown up | status | down | fault | list | run | chaos ...``: shakedown from a shell.
 
 ``up`` and ``down`` run pyinfra on the inventory with deploy/testnet.py or deploy/teardown.py
 after checking what a user can get wrong (inventory, roles, engine, ports), so bad input fails
@@ -15,6 +15,7 @@ from typing import Any
 
 from shakedown import traffic_cli
 from shakedown.chain import cli as chain_cli
+from shakedown.chaos import cli as chaos_cli
 from shakedown.deploy.runner import REPO_ROOT, DeployFailed, run_pyinfra
 from shakedown.errors import ShakedownError
 from shakedown.faults import cli as faults_cli
@@ -39,6 +40,7 @@ def _parser() -> argparse.ArgumentParser:
     faults_cli.add_parser(sub, common)
     chain_cli.add_parser(sub, common)
     scenarios_cli.add_parsers(sub, common)
+    chaos_cli.add_parser(sub, common)
     traffic_cli.add_parser(sub, common)
     return parser
 

@@ -181,6 +181,7 @@ class Scenario:
     settle_s: float = 20.0
     steps: str = ""
     tags: tuple[str, ...] = ()
+    chaos: Any = None  # a shakedown.chaos.engine.ChaosSpec: run by the chaos engine instead
 
     @property
     def workload_end_s(self) -> float:

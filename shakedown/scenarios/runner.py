@@ -43,7 +43,7 @@ from shakedown.scenarios.expectations import FAIL, PASS, SKIP, Check, Expectatio
 from shakedown.scenarios.history import History, read_history
 from shakedown.scenarios.probe import Probe, Sampler
 from shakedown.scenarios.provision import RunTestnet
-from shakedown.scenarios.schedule import plan
+from shakedown.scenarios.schedule import Planned, plan
 from shakedown.scenarios.verify_suite import VerifySuite
 from shakedown.scenarios.view import RunView
 
@@ -257,7 +257,8 @@ class Run:
         injector = None
         if any(isinstance(p.what, Fault) for p in schedule) or scenario.topology.chaos:
             with self.phase("setup"):
-                injector = _injector(net, needed=any(isinstance(p.what, Fault) for p in schedule))
+                injector = self._make_injector(
+                    net, needed=any(isinstance(p.what, Fault) for p in schedule))
                 if injector is not None:
                     left = injector.clear_all()
                     self.history.info("heal", window="leftovers", cleared=len(left))
@@ -273,9 +274,9 @@ class Run:
         sampler = Sampler(probe, partial(self.history.info, "sample")).start()
         stack.callback(sampler.stop)
         with self.phase("workload"):
-            driver.run_workload(schedule)
+            self._workload(driver, schedule)
         with self.phase("heal"):
-            driver.heal()
+            self._heal(driver)
         self.result.fault_errors = list(driver.fault_errors)
         nodes = driver.canonical()
         with self.phase("settle"):
@@ -296,9 +297,7 @@ class Run:
                                     stores=stores, run_dir=self.result.run_dir,
                                     inventory=self.net.inventory if self.net else Path(),
                                     verify=self.options.verify)
-        expectations: list[Expectation] = [*self.scenario.expect, HistorySet()]
-        if not any(isinstance(e, VerifySuite) for e in expectations):  # or one expecting findings
-            expectations.append(VerifySuite())
+        expectations = self._expectations()
         for exp in expectations:
             began = time.monotonic()
             try:
@@ -314,6 +313,23 @@ class Run:
             self.say(f"{check.status.upper():4} {check.name}: {check.message}")
         self.result.metrics.update(view.metrics)
         self.checks_ran = True
+
+    # --- what a kind of run may do its own way (the chaos engine does) -----------------------
+
+    def _make_injector(self, net: RunTestnet, needed: bool) -> Any:
+        return _injector(net, needed)
+
+    def _workload(self, driver: Driver, schedule: tuple[Planned, ...]) -> None:
+        driver.run_workload(schedule)
+
+    def _heal(self, driver: Driver) -> None:
+        driver.heal()
+
+    def _expectations(self) -> list[Expectation]:
+        expectations: list[Expectation] = [*self.scenario.expect, HistorySet()]
+        if not any(isinstance(e, VerifySuite) for e in expectations):  # or one expecting findings
+            expectations.append(VerifySuite())
+        return expectations
 
     def _final_heal(self) -> None:
         if self.driver is not None and self.driver.injector is not None:
@@ -388,7 +404,12 @@ class Run:
 
 
 def run_scenario(scenario: Scenario, options: RunOptions | None = None) -> RunResult:
-    """Run ``scenario`` on a fresh testnet; see the module docstring."""
+    """Run ``scenario`` on a fresh testnet; see the module docstring. A scenario with a
+    ``chaos`` spec runs the chaos engine (``shakedown.chaos``) on the same lifecycle."""
+    if scenario.chaos is not None:
+        from shakedown.chaos.engine import ChaosRun
+
+        return ChaosRun(scenario, options or RunOptions()).execute()
     return Run(scenario, options or RunOptions()).execute()
 
 

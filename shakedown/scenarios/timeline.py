@@ -4,7 +4,8 @@ Three panels share the x axis (seconds since the workload started): acknowledged
 per second (and publishes not acknowledged), replication lag per node (envelopes behind what
 had been acknowledged by then), and each node's stored envelope count. Fault windows are
 shaded across all three and named on top; actions (gateways added or removed), the final
-heal and convergence are vertical lines. Built from the history alone.
+heal and convergence are vertical lines, chaos checkpoints dotted ones (green: the model
+agreed, red: it did not). Built from the history alone.
 """
 
 from __future__ import annotations
@@ -130,3 +131,10 @@ def _shade(view: RunView, axes: object) -> None:
             ax.axvline(t, color="#555", ls="--", lw=0.9)
         top.text(t, 0.86, f" {text}", transform=top.get_xaxis_transform(), fontsize=7,
                  color="#555", va="top")
+    for e in view.events:  # chaos checkpoints: green where the model agreed, red where not
+        if e.get("f") == "checkpoint" and e.get("type") in ("ok", "fail"):
+            color = "#2a9d8f" if e["type"] == "ok" else "#d62828"
+            for ax in axes:  # type: ignore[attr-defined]
+                ax.axvline(e["t"] - view.t0, color=color, ls=":", lw=1.4)
+            top.text(e["t"] - view.t0, 0.74, f" check {e.get('n')}", color=color, fontsize=7,
+                     transform=top.get_xaxis_transform(), va="top")

@@ -20,6 +20,7 @@ PAYER_SCENARIOS = {"payer-lifecycle", "multi-payer", "settlement-verification",
                    "sustained-load"}
 ADVERSARIAL = {"invalid-envelope-fuzz", "api-flood", "slow-subscriber", "disconnect",
                "byzantine-peer", "lying-reporter"}
+CHAOS_SCENARIOS = {"random-chaos"}
 
 
 def test_list_names_every_scenario_with_its_description() -> None:
@@ -27,7 +28,8 @@ def test_list_names_every_scenario_with_its_description() -> None:
     assert out.returncode == 0, out.stderr
     listed = [line.split()[0] for line in out.stdout.splitlines()]
     assert listed == list(ORDER)
-    assert set(listed) == ISSUE_CATALOGUE | PAYER_SCENARIOS | ADVERSARIAL == set(catalogue())
+    every = ISSUE_CATALOGUE | PAYER_SCENARIOS | ADVERSARIAL | CHAOS_SCENARIOS
+    assert set(listed) == every == set(catalogue())
 
 
 def test_list_verbose_shows_the_steps() -> None:

@@ -68,6 +68,9 @@ CAN_FAIL: dict[str, tuple[dict[int, dict[str, str]], tuple[str, ...]]] = {
     # The restarted nodes never attest: quorum (3 of 4) never comes back, nothing settles.
     "stuck-state-detection": ({300: {"REFNODE_ATTEST_ENABLED": OFF},
                                400: {"REFNODE_ATTEST_ENABLED": OFF}}, ("reports-settled",)),
+    # Every node forgets a payer's unsettled usage when it restarts (a planted bug).
+    "random-chaos": ({n: {"REFNODE_BUG_FORGET_USAGE_ON_RESTART": "1"} for n in (100, 200, 300)},
+                     ("chaos-usage",)),
 }
 CAN_FAIL.update(ADVERSARIAL_CAN_FAIL)
 CI_FAIL = ("chaos-node-down",)

@@ -24,7 +24,7 @@ ORDER = ("smoke", "sync-verification", "load-progression", "chaos-node-down", "c
          "payer-lifecycle", "multi-payer", "settlement-verification", "rate-registry-change",
          "chaos-attestation-fault", "stuck-state-detection", "sustained-load",
          "invalid-envelope-fuzz", "api-flood", "slow-subscriber", "disconnect", "byzantine-peer",
-         "lying-reporter")
+         "lying-reporter", "random-chaos")
 
 
 @cache
