@@ -40,6 +40,14 @@ def _positive(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
+def _not_negative(env: Mapping[str, str], name: str) -> float:
+    """A number >= 0, default 0 (the switch is off)."""
+    value = _float(env, name, 0.0)
+    if value < 0:
+        raise ConfigError(f"{name}={value:g} must not be negative")
+    return value
+
+
 def _address(env: Mapping[str, str], name: str) -> str | None:
     raw = env.get(name, "").strip()
     if not raw:
@@ -75,6 +83,11 @@ class NodeConfig:
     settle_enabled: bool = True         # False: submit own reports but never settle them
     mirror_enabled: bool = True         # False: never record others' reports from the chain
     price_multiplier: float = 1.0       # != 1: misprice (charge and judge) by this factor
+    # Planted bugs for the catalogue's failure runs (README): each is off by default.
+    max_envelope_age_s: float = 0.0     # > 0: refuse replicated envelopes older than this
+    follow_registered: bool = False     # True: follow every registered node, canonical or not
+    write_behind_ms: float = 0.0        # > 0: acknowledge publishes, store them this much later
+    db_reconnect: bool = True           # False: one database connection, never reopened
 
     def __repr__(self) -> str:
         return f"NodeConfig(node_id={self.node_id}, listen={self.listen!r}, db=..., signer_key=***)"
@@ -109,6 +122,10 @@ class NodeConfig:
             settle_enabled=_bool(env, "REFNODE_SETTLE_ENABLED", True),
             mirror_enabled=_bool(env, "REFNODE_MIRROR_ENABLED", True),
             price_multiplier=_float(env, "REFNODE_PRICE_MULTIPLIER", 1.0),
+            max_envelope_age_s=_not_negative(env, "REFNODE_MAX_ENVELOPE_AGE_S"),
+            follow_registered=_bool(env, "REFNODE_FOLLOW_REGISTERED", False),
+            write_behind_ms=_not_negative(env, "REFNODE_WRITE_BEHIND_MS"),
+            db_reconnect=_bool(env, "REFNODE_DB_RECONNECT", True),
         )
 
 

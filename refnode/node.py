@@ -74,14 +74,17 @@ async def serve(config: NodeConfig) -> None:
                                         config.rate_registry), config.registry_refresh_s)
     await membership.wait_until_readable(deadline_s=60)
     node_id = await find_node_id(config, signer, membership)
-    store = await Store.open(config.db_dsn)
+    store = await Store.open(config.db_dsn, reconnect=config.db_reconnect)
     await store.migrate()
     await store.ensure_node_info(node_id, signer.public_key)
     clock = await store.vector_clock()
     stored = Signal()
     pricing = Pricing(config.price_multiplier)
-    publisher = Publisher(node_id, signer, store, membership, clock, stored, pricing)
-    replicator = Replicator(node_id, store, membership, clock, stored)
+    publisher = Publisher(node_id, signer, store, membership, clock, stored, pricing,
+                          write_behind_s=config.write_behind_ms / 1000)
+    replicator = Replicator(node_id, store, membership, clock, stored,
+                            max_age_s=config.max_envelope_age_s,
+                            follow_registered=config.follow_registered)
     worker = await _report_worker(config, node_id, signer, store, membership, clock, pricing)
     service = ReplicationService(node_id, store, publisher, clock, stored,
                                  config.api_enabled, replicator if config.sync_enabled else None,

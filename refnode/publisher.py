@@ -33,8 +33,10 @@ class _Request:
 
 class Publisher:
     def __init__(self, node_id: int, signer: Signer, store: Store, membership: Membership,
-                 clock: dict[int, int], stored: Signal, pricing: Pricing | None = None):
+                 clock: dict[int, int], stored: Signal, pricing: Pricing | None = None,
+                 write_behind_s: float = 0.0):
         self.node_id = node_id
+        self.write_behind_s = write_behind_s  # > 0: the planted bug REFNODE_WRITE_BEHIND_MS
         self.pricing = pricing or Pricing()
         self.signer = signer
         self.store = store
@@ -70,6 +72,9 @@ class Publisher:
                 signed.append(sign_originator_envelope(self.signer, unsigned))
                 rows.append(_row(signed[-1], unsigned, env))
             answers.append(signed)
+        if self.write_behind_s:  # planted bug: acknowledged before stored; a crash loses them
+            _answer(group, answers)
+            await asyncio.sleep(self.write_behind_s)
         try:
             await self.store.insert_envelopes(rows)
         except Exception as e:  # nothing was stored: no sequence id was used
@@ -80,9 +85,7 @@ class Publisher:
             return
         self.clock[self.node_id] = first + len(rows) - 1
         self.stored.fire()
-        for request, signed in zip(group, answers, strict=True):
-            if not request.done.done():  # the caller may have given up (cancelled)
-                request.done.set_result(signed)
+        _answer(group, answers)
 
     def _originate(self, env: PayerEnvelope, sequence_id: int,
                    rates: Rates) -> pb.UnsignedOriginatorEnvelope:
@@ -98,6 +101,12 @@ class Publisher:
             congestion_fee_picodollars=congestion_fee,
             expiry_unixtime=now_ns // 1_000_000_000 + retention * 86_400,
         )
+
+
+def _answer(group: list[_Request], answers: list[list[pb.OriginatorEnvelope]]) -> None:
+    for request, signed in zip(group, answers, strict=True):
+        if not request.done.done():  # the caller may have given up (cancelled)
+            request.done.set_result(signed)
 
 
 def _row(signed: pb.OriginatorEnvelope, unsigned: pb.UnsignedOriginatorEnvelope,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 import grpc
 
@@ -39,8 +40,12 @@ class ReplicationFault(Exception):
 
 class Replicator:
     def __init__(self, node_id: int, store: Store, membership: Membership,
-                 clock: dict[int, int], stored: Signal):
+                 clock: dict[int, int], stored: Signal, max_age_s: float = 0.0,
+                 follow_registered: bool = False):
         self.node_id = node_id
+        # Planted bugs (off by default): REFNODE_MAX_ENVELOPE_AGE_S, REFNODE_FOLLOW_REGISTERED.
+        self.max_age_s = max_age_s
+        self.follow_registered = follow_registered
         self.store = store
         self.membership = membership
         self.clock = clock
@@ -52,7 +57,8 @@ class Replicator:
         try:
             while True:
                 changed = self.membership.changed.current()
-                self._reconcile(self.membership.canonical())
+                self._reconcile(self.membership.nodes if self.follow_registered
+                                else self.membership.canonical())
                 await changed.wait()
         finally:
             for _, task in self.following.values():
@@ -117,6 +123,11 @@ class Replicator:
                 continue  # already stored
             if env.sequence_id > expected:
                 raise ReplicationFault(f"gap: expected sequence {expected}, got {env.sequence_id}")
+            age_s = (time.time_ns() - env.unsigned.originator_ns) / 1e9
+            if self.max_age_s and age_s > self.max_age_s:
+                raise ReplicationFault(f"sequence {env.sequence_id} is {age_s:.2f} s old by this "
+                                       f"node's clock (REFNODE_MAX_ENVELOPE_AGE_S="
+                                       f"{self.max_age_s:g})")
             rows.append(_row(env, raw))
             expected += 1
         return rows
