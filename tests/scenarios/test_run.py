@@ -66,6 +66,9 @@ CAN_FAIL: dict[str, tuple[dict[int, dict[str, str]], tuple[str, ...]]] = {
     # The restarted nodes never attest: quorum (3 of 4) never comes back, nothing settles.
     "stuck-state-detection": ({300: {"REFNODE_ATTEST_ENABLED": OFF},
                                400: {"REFNODE_ATTEST_ENABLED": OFF}}, ("reports-settled",)),
+    # Issue 14 B. The originals keep following every registered node: the leaver included.
+    "churn": ({n: {"REFNODE_FOLLOW_REGISTERED": "1"} for n in (100, 200, 300)},
+              ("leaver-not-followed(node-leave@node-300)", "history-set")),
 }
 CI_FAIL = ("chaos-node-down",)
 
