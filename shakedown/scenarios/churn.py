@@ -1,7 +1,8 @@
-"""Churn expectations: newcomers catch up, leavers are no longer followed, payer reports keep
-settling with the quorum of the canonical set as it is now.
+"""Expectations around node actions: newcomers (and reconfigured nodes) catch up, leavers
+are no longer followed, payer reports keep settling with the quorum of the canonical set as
+it is now.
 
-    JoinerCatchesUp("node-join@node-400", within_s=20)
+    CatchesUpAfter("node-join@node-400", within_s=20)
     LeaverNotFollowed("node-leave@node-300")
     SettlesAfterChurn(joined=("node-400",), within_s=60)
 """
@@ -53,17 +54,18 @@ def _done_or_fail(exp: Expectation, view: RunView, window: str) -> tuple[Done | 
 
 
 @dataclass(frozen=True)
-class JoinerCatchesUp(Expectation):
-    """Within ``within_s`` of joining, the newcomer holds every envelope that canonical nodes
-    acknowledged before it joined (its clock reaches theirs); the final stores then show it
-    holds everything (history-set)."""
+class CatchesUpAfter(Expectation):
+    """Within ``within_s`` of a node action (``node-join``, ``node-env``) its node holds every
+    envelope acknowledged before the action completed: a newcomer, or a node whose
+    replication was just turned on, catches up; the final stores then show everything
+    (history-set)."""
 
     window: str
     within_s: float = 20.0
 
     @property
     def name(self) -> str:
-        return f"joiner-catches-up({self.window})"
+        return f"catches-up-after({self.window})"
 
     def check(self, view: RunView) -> Check:
         done, bad = _done_or_fail(self, view, self.window)
@@ -73,17 +75,17 @@ class JoinerCatchesUp(Expectation):
         node = str(done.facts["node"])
         wanted = view.acked_max(done.completed)
         hit = view.first_caught_up(wanted, done.completed, [node])
-        details = {"joined_at_s": round(done.completed, 3), "wanted": wanted}
+        details = {"action_done_s": round(done.completed, 3), "wanted": wanted}
         if hit is None or hit.t - done.completed > self.within_s:
             last = view.sample_at(done.completed + self.within_s)
             lag = behind(last.clock(node) if last else None, wanted)
             late = f" (only after {hit.t - done.completed:.1f}s)" if hit else ""
-            return self.failed(f"{node} did not catch up within {self.within_s:g}s of joining: "
-                               f"behind {lag or 'no sample'}{late}", **details)
-        view.metrics.setdefault("joiner_caught_up_s", {})[node] = round(
+            return self.failed(f"{node} did not catch up within {self.within_s:g}s of "
+                               f"{self.window}: behind {lag or 'no sample'}{late}", **details)
+        view.metrics.setdefault("caught_up_after_s", {})[self.window] = round(
             hit.t - done.completed, 3)
-        return self.passed(f"{node} held everything acknowledged before it joined "
-                           f"{hit.t - done.completed:.1f}s after joining ({wanted})", **details)
+        return self.passed(f"{node} held everything acknowledged before {self.window} "
+                           f"{hit.t - done.completed:.1f}s after it ({wanted})", **details)
 
 
 @dataclass(frozen=True)

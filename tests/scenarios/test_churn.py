@@ -4,7 +4,7 @@ naming the node and the numbers when it does not."""
 from __future__ import annotations
 
 from shakedown.chain.records import PayerReportRecord
-from shakedown.scenarios.churn import JoinerCatchesUp, LeaverNotFollowed, _last_report_problems
+from shakedown.scenarios.churn import CatchesUpAfter, LeaverNotFollowed, _last_report_problems
 from tests.scenarios.histories import NODES, Events
 
 
@@ -29,25 +29,26 @@ def joined_run(catches_up: bool) -> Events:
 
 def test_a_joiner_that_catches_up_passes_with_the_time_it_took() -> None:
     view = joined_run(catches_up=True).view()
-    check = JoinerCatchesUp("node-join@node-400", within_s=5).check(view)
+    check = CatchesUpAfter("node-join@node-400", within_s=5).check(view)
     assert check.status == "pass", check.message
-    assert "1.0s after joining" in check.message
-    assert view.metrics["joiner_caught_up_s"] == {"node-400": 1.0}
+    assert "1.0s after it" in check.message
+    assert view.metrics["caught_up_after_s"] == {"node-join@node-400": 1.0}
 
 
 def test_a_joiner_that_never_catches_up_is_named_with_its_lag() -> None:
-    check = JoinerCatchesUp("node-join@node-400", within_s=1).check(
+    check = CatchesUpAfter("node-join@node-400", within_s=1).check(
         joined_run(catches_up=False).view())
     assert check.status == "fail"
-    assert "node-400 did not catch up within 1s of joining: behind {100: '0/30'}" in check.message
+    assert ("node-400 did not catch up within 1s of node-join@node-400: behind {100: '0/30'}"
+            in check.message)
 
 
 def test_a_failed_or_missing_join_fails_the_check() -> None:
     ev = Events()
     _action(ev, 1.0, "node-join@node-400", ok=False, error="registry assigned node-500")
-    check = JoinerCatchesUp("node-join@node-400").check(ev.view())
+    check = CatchesUpAfter("node-join@node-400").check(ev.view())
     assert check.status == "fail" and "failed: registry assigned node-500" in check.message
-    missing = JoinerCatchesUp("node-join@node-500").check(ev.view())
+    missing = CatchesUpAfter("node-join@node-500").check(ev.view())
     assert missing.status == "fail" and "not in the history" in missing.message
 
 

@@ -25,7 +25,7 @@ Steps:
 
 from shakedown.scenarios import At, Converges, Publish, PublishesAcked, Scenario, Topology
 from shakedown.scenarios.api import NodeJoin, NodeLeave
-from shakedown.scenarios.churn import JoinerCatchesUp, LeaverNotFollowed, SettlesAfterChurn
+from shakedown.scenarios.churn import CatchesUpAfter, LeaverNotFollowed, SettlesAfterChurn
 
 FAST_REPORTS = {"REFNODE_REPORT_INTERVAL_S": "2"}
 
@@ -37,7 +37,7 @@ SCENARIO = Scenario(
               Publish(rate=10, duration_s=10, to=("node-300",), label="leaver"),
               Publish(rate=10, duration_s=18, start_s=14, to=("node-400",), label="newcomer")),
     faults=(At(5, NodeJoin("node-400", **FAST_REPORTS)), At(14, NodeLeave("node-300"))),
-    expect=(PublishesAcked(), JoinerCatchesUp("node-join@node-400", within_s=20),
+    expect=(PublishesAcked(), CatchesUpAfter("node-join@node-400", within_s=20),
             LeaverNotFollowed("node-leave@node-300"),
             SettlesAfterChurn(joined=("node-400",), within_s=60), Converges(within_s=20)),
     settle_s=20,
