@@ -22,7 +22,9 @@ ORDER = ("smoke", "sync-verification", "load-progression", "chaos-node-down", "c
          "chaos-bandwidth-throttle", "chaos-connection-reset", "chaos-network-partition",
          "chaos-compound-fault", "gateway-scale", "partition-recovery", "thundering-herd",
          "payer-lifecycle", "multi-payer", "settlement-verification", "rate-registry-change",
-         "chaos-attestation-fault", "stuck-state-detection", "sustained-load", "churn")
+         "chaos-attestation-fault", "stuck-state-detection", "sustained-load", "propagation",
+         "burst-no-sync", "server-restart", "latency-tiers", "clock-skew", "churn",
+         "aggressive-chaos")
 
 
 @cache
