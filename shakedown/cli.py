@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from shakedown import traffic_cli
 from shakedown.chain import cli as chain_cli
 from shakedown.deploy.runner import REPO_ROOT, DeployFailed, run_pyinfra
 from shakedown.errors import ShakedownError
@@ -38,6 +39,7 @@ def _parser() -> argparse.ArgumentParser:
     faults_cli.add_parser(sub, common)
     chain_cli.add_parser(sub, common)
     scenarios_cli.add_parsers(sub, common)
+    traffic_cli.add_parser(sub, common)
     return parser
 
 

@@ -20,7 +20,7 @@ ROLES = ("chain", "proxy", "db", "node", "gateway")
 RUNTIMES = ("docker", "systemd")
 NODE_ID_STEP = 100  # the NodeRegistry assigns 100, 200, 300, ... in registration order
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
-_ENV_KEY = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 _REPO_ROOT = Path(__file__).resolve().parents[1]
 
 # In-network ports: fixed, because every service has its own address on the testnet bridge.
@@ -240,10 +240,9 @@ class Testnet:
             raise ConfigError(f"runtime {runtime!r}: use one of {', '.join(RUNTIMES)}")
         roles = _roles(data.get("roles", ROLES))
         count = _int(data, "nodes", 3, 1, 30)
-        nodes = tuple(
-            NodeModel(k, (k + 1) * NODE_ID_STEP, _env(data, (k + 1) * NODE_ID_STEP))
-            for k in range(count)
-        )
+        envs = _node_envs(data, count)
+        nodes = tuple(NodeModel(k, (k + 1) * NODE_ID_STEP, envs.get((k + 1) * NODE_ID_STEP, ()))
+                      for k in range(count))
         ports = Ports.from_base(_int(data, "port_base", 25000, 1024, 65000), count)
         record = data.get("record_path") or _REPO_ROOT / ".shakedown" / name / "deployment.json"
         return cls(name=name, roles=roles, nodes=nodes, ports=ports, images=_images(data),
@@ -291,24 +290,52 @@ def _address(name: str, data: Mapping[str, Any]) -> str:
 
 
 def _int(data: Mapping[str, Any], key: str, default: int, low: int, high: int) -> int:
+    """An integer field: an int, or decimal digits (pyinfra's ``--data`` gives strings).
+
+    ``3.5``, ``True`` or ``"three"`` are refused rather than truncated or read as 1.
+    """
     raw = data.get(key, default)
-    try:
-        value = int(raw)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{key}: expected an integer, got {raw!r}") from None
+    if isinstance(raw, bool) or not isinstance(raw, int | str):
+        raise ConfigError(f"{key}: expected an integer, got {raw!r}")
+    if isinstance(raw, str) and not re.fullmatch(r"\s*\d+\s*", raw):
+        raise ConfigError(f"{key}: expected an integer, got {raw!r}")
+    value = int(raw)
     if not low <= value <= high:
         raise ConfigError(f"{key}: {value} is outside {low}-{high}")
     return value
 
 
-def _env(data: Mapping[str, Any], node_id: int) -> tuple[tuple[str, str], ...]:
-    """Extra environment for one node: ``node_env: {200: {"REFNODE_LOG_LEVEL": "DEBUG"}}``."""
+def _node_envs(data: Mapping[str, Any], count: int) -> dict[int, tuple[tuple[str, str], ...]]:
+    """Extra environment per node: ``node_env: {200: {"REFNODE_LOG_LEVEL": "DEBUG"}}``.
+
+    A node id the testnet does not have is refused, naming the ids it has.
+    """
     per_node = data.get("node_env") or {}
-    env = per_node.get(node_id) or per_node.get(str(node_id)) or {}
-    for key in env:
-        if not _ENV_KEY.match(str(key)):
-            raise ConfigError(f"node_env[{node_id}]: {key!r} is not an environment variable name")
-    return tuple(sorted((str(k), str(v)) for k, v in env.items()))
+    if not isinstance(per_node, Mapping):
+        raise ConfigError(f"node_env: expected {{node id: {{NAME: value}}}}, got {per_node!r}")
+    known = [(k + 1) * NODE_ID_STEP for k in range(count)]
+    out: dict[int, tuple[tuple[str, str], ...]] = {}
+    for raw_id, env in per_node.items():
+        node_id = _node_id(raw_id)
+        if node_id not in known:
+            raise ConfigError(f"node_env: no node {raw_id!r} in this testnet; its nodes are "
+                              f"{', '.join(map(str, known))}")
+        if not isinstance(env, Mapping):
+            raise ConfigError(f"node_env[{node_id}]: expected {{NAME: value}}, got {env!r}")
+        for key in env:
+            if not ENV_NAME.match(str(key)):
+                raise ConfigError(f"node_env[{node_id}]: {key!r} is not an environment "
+                                  "variable name")
+        out[node_id] = tuple(sorted({**dict(out.get(node_id, ())),
+                                     **{str(k): str(v) for k, v in env.items()}}.items()))
+    return out
+
+
+def _node_id(raw: Any) -> int:
+    if isinstance(raw, bool) or not (isinstance(raw, int) or
+                                     (isinstance(raw, str) and raw.isdigit())):
+        raise ConfigError(f"node_env: {raw!r} is not a node id (100, 200, ...)")
+    return int(raw)
 
 
 def _images(data: Mapping[str, Any]) -> Images:

@@ -18,6 +18,7 @@ import grpc
 from refnode.envelopes import Signer
 from refnode.proto import refnode_pb2 as pb
 from shakedown.client import GatewayClient, NodeClient, client_envelopes, payer_envelopes
+from shakedown.keys import payer
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,18 @@ class Traffic:
             thread.join()
         return self.stats
 
+    def join(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for the workers; True once every one has finished."""
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        return not any(t.is_alive() for t in self._threads)
+
+    def counts(self) -> tuple[int, int, int]:
+        """(sent, acked, failed) so far, read together."""
+        with self._lock:
+            return self.stats.sent, self.stats.acked, self.stats.failed
+
     def run(self) -> TrafficStats:
         return self.start().wait()
 
@@ -160,6 +173,11 @@ class Traffic:
         with self._lock:
             self.stats.failed += n
             self.stats.errors[reason] = self.stats.errors.get(reason, 0) + n
+
+
+def payers_for(count: int) -> list[Signer]:
+    """Signers for the first ``count`` local payer keys (at least one)."""
+    return [Signer(bytes(payer(i).key)) for i in range(max(1, count))]
 
 
 def _ack(env: pb.OriginatorEnvelope, sent_at: float, acked_at: float) -> Ack:

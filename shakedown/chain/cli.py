@@ -14,7 +14,9 @@
 The chain and contracts come from the testnet's deployment record. Parties are named after
 their local keys (``payer-N``, ``gateway-N``, ``admin``, ``node-N00`` for a node's owner) or
 given as 0x addresses where no signature is needed. Amounts are FeeToken base units
-(picodollars), digits with optional ``_``.
+(picodollars), digits with optional ``_``. Every number is checked against the contract
+argument it becomes (amounts uint256, rates and times uint64, node ids uint32) before the
+chain is asked, so a value out of range is one line and exit 2.
 """
 
 from __future__ import annotations
@@ -34,6 +36,10 @@ from shakedown.errors import ConfigError, NotFoundError
 from shakedown.keys import admin_account, gateway, node_owner, payer
 
 RATE_FIELDS = ("message_fee", "storage_fee", "congestion_fee", "target_rate", "start")
+# What the contracts' argument types hold: amounts and report indices uint256, rates and
+# times uint64, node ids uint32 (and node ids are multiples of 100).
+UINT256, UINT64, UINT32 = 2**256 - 1, 2**64 - 1, 2**32 - 1
+MAX_NODE_ID = UINT32 // 100 * 100
 _PARTY = re.compile(r"^(payer|gateway)-(\d+)$")
 _NODE = re.compile(r"^(?:node-)?(\d+)$")
 
@@ -118,10 +124,18 @@ def connect(inventory: Path, testnet: str | None = None) -> Chain:
 
 
 def amount(raw: str) -> int:
-    """``1_000`` -> 1000; ConfigError for anything but a positive integer."""
-    if not re.fullmatch(r"\d[\d_]*", raw) or int(raw) == 0:
+    """``1_000`` -> 1000; ConfigError for anything but a positive integer a uint256 holds."""
+    if not re.fullmatch(r"\d+(?:_\d+)*", raw) or int(raw) == 0:
         raise ConfigError(f"amount {raw!r}: give a positive whole number of picodollars")
-    return int(raw)
+    value = int(raw)
+    if value > UINT256:
+        raise ConfigError(f"amount {_short(raw)}: at most 2**256-1 picodollars (a uint256)")
+    return value
+
+
+def _short(raw: str) -> str:
+    """A long number shown by its head and its length, so the error stays one short line."""
+    return raw if len(raw) <= 24 else f"{raw[:12]}... ({len(raw)} digits)"
 
 
 def account(name: str) -> LocalAccount:
@@ -149,6 +163,8 @@ def node_id(raw: str) -> int:
     match = _NODE.match(raw)
     if not match or int(match.group(1)) % 100 or int(match.group(1)) == 0:
         raise ConfigError(f"node {raw!r}: use node-200 or 200 (ids are multiples of 100)")
+    if int(match.group(1)) > MAX_NODE_ID:
+        raise ConfigError(f"node {_short(raw)}: ids are at most {MAX_NODE_ID} (a uint32)")
     return int(match.group(1))
 
 
@@ -169,9 +185,11 @@ def rate_fields(pairs: list[str], current: Rates, now: int) -> Rates:
                               f"{', '.join(RATE_FIELDS)}")
         relative = key == "start" and raw.startswith("+")
         digits = raw.removeprefix("+").removesuffix("s") if key == "start" else raw
-        if not digits.isdigit():
-            raise ConfigError(f"rate {pair!r}: the value must be a whole number")
+        if not re.fullmatch(r"\d+", digits):
+            raise ConfigError(f"rate {_short(pair)}: the value must be a whole number")
         values[key] = now + int(digits) if relative else int(digits)
+        if values[key] > UINT64:
+            raise ConfigError(f"rate {key}={_short(raw)}: at most 2**64-1 (a uint64)")
     return Rates(values["message_fee"], values["storage_fee"], values["congestion_fee"],
                  values["target_rate"], values["start"])
 
@@ -193,12 +211,17 @@ def _check_inputs(args: argparse.Namespace) -> None:
         _report_key(report)
     if args.chain_command == "rates" and args.fields and args.action != "set":
         raise ConfigError("rates: to change them, write `rates set name=value ...`")
+    if args.chain_command == "rates":  # syntax and ranges, before the chain is asked
+        rate_fields(args.fields, Rates(0, 0, 0, 0, 0), int(time.time()))
 
 
 def _report_key(raw: str) -> tuple[int, int]:
     originator, sep, index = raw.partition(":")
-    if not sep or not index.isdigit():
-        raise ConfigError(f"--report {raw!r}: write ORIGINATOR:INDEX, e.g. 100:0")
+    if not sep or not re.fullmatch(r"\d+", index):
+        raise ConfigError(f"--report {_short(raw)}: write ORIGINATOR:INDEX, e.g. 100:0")
+    if int(index) > UINT256:
+        raise ConfigError(f"--report {originator}:{_short(index)}: a report index is at most "
+                          "2**256-1 (a uint256)")
     return node_id(originator), int(index)
 
 

@@ -46,6 +46,9 @@ def run_pyinfra(inventory: Path, script: str, verbose: bool, *, timeout_s: float
                 lines.append(line)
                 if verbose:
                     print(line, end="", flush=True)
+        except BaseException:  # Ctrl-C or a crash here: pyinfra must not go on deploying alone
+            proc.terminate()
+            raise
         finally:
             if timer:
                 timer.cancel()

@@ -43,6 +43,9 @@ from shakedown.faults.netshell import REFUSED, refuse
 from shakedown.faults.ops import run_step
 from shakedown.faults.ssh import Session, SSHTarget
 
+# A look (ledger, residue) that hangs this long is reported and may be retried on a new
+# connection; an sshd stalled on one session must not hold a reader for the default 120 s.
+LOOK_TIMEOUT_S = 30.0
 RUN_DIR = "/run/shakedown/expire"  # TTL scripts: gone at reboot, like the faults themselves
 TIMER_PREFIX = "shakedown-expire-"
 _SEPARATOR = "--- shakedown: intents not yet in the ledger ---"
@@ -399,7 +402,8 @@ class SSHBackend:
         pending = intents_dir(self.host_ledger)
         text = self.session(host).check(
             f"cat {shlex.quote(self.host_ledger)} 2>/dev/null\necho\necho {_SEPARATOR}\n"
-            f"for f in {pending}/*.json; do if [ -f \"$f\" ]; then cat \"$f\"; fi; done\n")
+            f"for f in {pending}/*.json; do if [ -f \"$f\" ]; then cat \"$f\"; fi; done\n",
+            timeout=LOOK_TIMEOUT_S)
         ledger_text, _, intents = text.partition(_SEPARATOR)
         try:
             entries = [Entry(**i) for i in json.loads(ledger_text)] if ledger_text.strip() else []
@@ -429,7 +433,7 @@ class SSHBackend:
             try:
                 found += [f"{name}: open fault {e.summary()}"
                           for e in self.read_host_ledger(name) if e.open]
-                out = self.session(name).run(_HOST_RESIDUE).out
+                out = self.session(name).run(_HOST_RESIDUE, timeout=LOOK_TIMEOUT_S).out
             except ShakedownError as e:
                 found.append(f"{name}: could not look: {e}")
                 continue

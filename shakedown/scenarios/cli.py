@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 from shakedown.errors import ConfigError
+from shakedown.model import ENV_NAME
 
 OUTPUTS = ("human", "json", "junit")
 IMAGE_ROLES = ("node", "anvil", "postgres", "toxiproxy")
@@ -62,11 +63,30 @@ def parse_images(pairs: list[str]) -> dict[str, str]:
     images = {}
     for pair in pairs:
         role, sep, ref = pair.partition("=")
-        if not sep or role not in IMAGE_ROLES or not ref:
+        if not sep or role not in IMAGE_ROLES or not ref.strip():
             raise ConfigError(f"--image {pair!r}: write ROLE=REF with ROLE one of "
                               f"{', '.join(IMAGE_ROLES)}")
         images[role] = ref
     return images
+
+
+def check_images_exist(images: dict[str, str]) -> None:
+    """Every ``--image`` names an image on the Docker engine (there may be no registry)."""
+    if not images:
+        return
+    import docker.errors
+
+    from shakedown.images import connect
+
+    client = connect(timeout=10)
+    for role, ref in images.items():
+        try:
+            client.images.get(ref)
+        except (docker.errors.ImageNotFound, docker.errors.APIError) as e:
+            why = "not on the Docker engine" if isinstance(e, docker.errors.ImageNotFound) \
+                else "not a usable image reference"
+            raise ConfigError(f"--image {role}={ref}: {why}; build it (python -m "
+                              "shakedown.images) or name one `docker images` lists") from None
 
 
 def parse_node_env(pairs: list[str]) -> dict[int, dict[str, str]]:
@@ -78,6 +98,12 @@ def parse_node_env(pairs: list[str]) -> dict[int, dict[str, str]]:
         if not sep or not key or (colon and not node.isdigit()):
             raise ConfigError(f"--node-env {pair!r}: write [ID:]KEY=VALUE, e.g. "
                               "300:REFNODE_SYNC_ENABLED=0")
+        if colon and int(node) == 0:
+            raise ConfigError(f"--node-env {pair!r}: there is no node 0 (ids are 100, 200, "
+                              "...); leave the ID out to set it on every node")
+        if not ENV_NAME.match(key):
+            raise ConfigError(f"--node-env {pair!r}: {key!r} is not an environment variable "
+                              "name (A-Z, 0-9, _)")
         env.setdefault(int(node) if colon else 0, {})[key] = value
     return env
 
@@ -85,17 +111,30 @@ def parse_node_env(pairs: list[str]) -> dict[int, dict[str, str]]:
 def run_command(args: argparse.Namespace, inventory: Path) -> int:
     from shakedown.scenarios.catalogue import get, names
     from shakedown.scenarios.report import junit_xml, overall_verdict, summary_json
-    from shakedown.scenarios.runner import DEFAULT_RUNS_DIR, EXIT, RunOptions, run_scenario
+    from shakedown.scenarios.runner import (
+        DEFAULT_RUNS_DIR,
+        EXIT,
+        RunOptions,
+        run_scenario,
+        with_overrides,
+    )
 
     if args.all and args.names:
         raise ConfigError("give scenario names or --all, not both")
     if not args.all and not args.names:
         raise ConfigError(f"name a scenario or use --all; known: {', '.join(names())}")
     scenarios = [get(n) for n in (names() if args.all else args.names)]
+    if args.seed is not None and args.seed < 0:
+        raise ConfigError(f"--seed {args.seed}: use a number >= 0")
+    runs_dir = (args.runs_dir or DEFAULT_RUNS_DIR).resolve()
+    if runs_dir.exists() and not runs_dir.is_dir():
+        raise ConfigError(f"--runs-dir {runs_dir}: is a file; name a directory")
     options = RunOptions(seed=args.seed, keep=args.keep, verify=not args.no_verify,
                          images=parse_images(args.image), node_env=parse_node_env(args.node_env),
-                         runs_dir=(args.runs_dir or DEFAULT_RUNS_DIR).resolve(),
-                         verbose=args.verbose)
+                         runs_dir=runs_dir, verbose=args.verbose)
+    for scenario in scenarios:  # every override fits every scenario, before any run starts
+        with_overrides(scenario, options)
+    check_images_exist(dict(options.images))
     results = []
     for scenario in scenarios:
         result = run_scenario(scenario, options)

@@ -9,13 +9,15 @@ failed check that says it could not decide.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from shakedown.scenarios.checker import acked_from, check_set, unsure_from
+from shakedown.scenarios.checker import Store, acked_from, check_set, unsure_from
 from shakedown.scenarios.view import RunView, behind
 
 PASS, FAIL, SKIP = "pass", "fail", "skip"
+SHOW = 5  # sequence ids named per node and originator
 
 
 @dataclass(frozen=True)
@@ -112,16 +114,22 @@ class Converges(Expectation):
             return self.failed("no settle observation in the history")
         clocks = {n: last.clock(n) for n in view.nodes}
         lagging = {n: behind(c, wanted) for n, c in clocks.items() if behind(c, wanted)}
-        details = {"wanted": wanted, "after_s": settle.get("after_s"), "clocks": clocks}
+        differ = set_differences(view.stores, list(view.nodes), acked_digests(view))
+        details = {"wanted": wanted, "after_s": settle.get("after_s"), "clocks": clocks,
+                   "differences": differ[:20]}
         if settle.get("type") != "ok" or lagging:
             where = "; ".join(f"{n} behind {lag}" for n, lag in sorted(lagging.items()))
             unequal = "" if lagging else f"clocks differ: {clocks}"
             return self.failed(f"not converged within {self.within_s:g}s of the heal: "
                                f"{where or unequal}", **details)
+        if differ:  # equal tops are not equal sets: a hole below the top, other bytes
+            return self.failed(f"envelope sets differ after the heal: {'; '.join(differ[:3])}"
+                               + (f" (and {len(differ) - 3} more)" if len(differ) > 3 else ""),
+                               **details)
         if float(settle["after_s"]) > self.within_s:
             return self.failed(f"converged only {settle['after_s']:.1f}s after the heal "
                                f"(wanted <= {self.within_s:g}s)", **details)
-        return self.passed(f"{len(view.nodes)} nodes equal at {wanted} "
+        return self.passed(f"{len(view.nodes)} nodes hold equal envelope sets up to {wanted} "
                            f"{float(settle['after_s']):.1f}s after the heal", **details)
 
 
@@ -147,7 +155,13 @@ class CatchesUp(Expectation):
         wanted = view.acked_max(end)
         nodes = list(self.nodes) or list(view.nodes)
         hit = view.first_caught_up(wanted, end, nodes)
-        details = {"cleared_at_s": round(end, 3), "wanted": wanted}
+        differ = set_differences(view.stores, nodes, acked_digests(view, before=end), upto=wanted)
+        details = {"cleared_at_s": round(end, 3), "wanted": wanted, "differences": differ[:20]}
+        if differ:  # the clock reached the top, yet an envelope below it is missing or other
+            return self.failed(f"not every envelope acked before the clear is there: "
+                               f"{'; '.join(differ[:3])}"
+                               + (f" (and {len(differ) - 3} more)" if len(differ) > 3 else ""),
+                               **details)
         if hit is None or hit.t - end > self.within_s:
             last = view.sample_at(end + self.within_s)
             lag = {n: behind(last.clock(n) if last else None, wanted) for n in nodes}
@@ -158,6 +172,59 @@ class CatchesUp(Expectation):
                                f"{where or 'no sample'}{late}", **details)
         return self.passed(f"{', '.join(nodes)} caught up {hit.t - end:.1f}s after the clear",
                            caught_up_after_s=round(hit.t - end, 3), **details)
+
+
+def acked_digests(view: RunView, before: float = float("inf")) -> dict[tuple[int, int], str]:
+    """(originator, sequence id) -> envelope digest of every ack of calls completed before
+    ``before`` (scenario time)."""
+    keys = {k for c in view.calls if c.completed < before for k in c.acks}
+    return {a.key: a.digest for a in acked_from(view.events) if a.key in keys}
+
+
+def set_differences(stores: Mapping[str, Store], nodes: Iterable[str],
+                    acked: Mapping[tuple[int, int], str],
+                    upto: Mapping[int, int] | None = None) -> list[str]:
+    """What each of ``nodes`` lacks, or holds with other bytes, per originator (pure).
+
+    The reference is every sequence id 1..top of each originator (top: ``upto``'s, else the
+    highest any node holds or was acked), with the acknowledged digest, else the digest most
+    nodes hold. Every store is a reference; only ``nodes`` are judged.
+
+    Example: ``["node-200: originator 100 lacks sequence 7"]``
+    """
+    nodes = list(nodes)
+    top: dict[int, int] = dict(upto or {})
+    if upto is None:
+        for key in [*acked, *(k for st in stores.values() for k in st)]:
+            top[key[0]] = max(top.get(key[0], 0), key[1])
+    judged = [n for n in nodes if n in stores]
+    found = [f"{n}: its envelopes could not be read" for n in nodes if n not in stores]
+    for o, high in sorted(top.items()):
+        lacks: dict[str, list[int]] = {n: [] for n in judged}
+        other: dict[str, list[int]] = {n: [] for n in judged}
+        for s in range(1, high + 1):
+            want = acked.get((o, s)) or _majority_digest(stores, (o, s))
+            for node in judged:
+                have = stores[node].get((o, s))
+                if have is None:
+                    lacks[node].append(s)
+                elif want is not None and have[0] != want:
+                    other[node].append(s)
+        for node in judged:
+            found += [f"{node}: originator {o} {what} sequence {_ids(seqs)}"
+                      for what, seqs in (("lacks", lacks[node]),
+                                         ("holds other bytes for", other[node])) if seqs]
+    return found
+
+
+def _majority_digest(stores: Mapping[str, Store], key: tuple[int, int]) -> str | None:
+    held = Counter(st[key][0] for st in stores.values() if key in st)
+    return held.most_common(1)[0][0] if held else None
+
+
+def _ids(seqs: list[int]) -> str:
+    shown = ", ".join(map(str, seqs[:SHOW]))
+    return shown + (f" (and {len(seqs) - SHOW} more)" if len(seqs) > SHOW else "")
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,15 @@ Lifecycle: plan (schedule from the seed) -> deploy a fresh testnet -> clear left
 workload and fault schedule -> final heal -> settle -> checks (the scenario's, the history
 set checker, the verify suite) -> logs -> teardown -> report. Teardown lives in an ExitStack
 that runs in reverse order, continues past errors and collects them, with a fresh deadline;
-a teardown error is reported beside the verdict, never instead of it. Ctrl-C stops the
-workload, still tears down, and keeps the verdict if the checks already ran.
+a teardown error is reported beside the verdict, never instead of it.
+
+Ctrl-C: the run's own SIGINT handler records the interrupt (and its phase) the moment it
+arrives, so the verdict never depends on where the KeyboardInterrupt surfaces. It raises
+KeyboardInterrupt only inside phases that may be cut short (plan, setup, ready, workload,
+heal, settle, checks); during the deploy (pyinfra must not be cut mid-way; the next phase
+stops the run) and the teardown it only says to wait. An interrupted run still tears down;
+its verdict is ``error`` ("interrupted (Ctrl-C) during <phase>"), or the checks' verdict if
+they had finished.
 
     result = run_scenario(get("smoke"), RunOptions(seed=7))
     result.verdict, result.exit_code, result.run_dir
@@ -15,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 import random
 import signal
 import sys
@@ -28,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from shakedown.errors import ConfigError, ShakedownError
+from shakedown.model import Testnet
 from shakedown.scenarios.api import Fault, Scenario
 from shakedown.scenarios.driver import Driver
 from shakedown.scenarios.expectations import FAIL, PASS, SKIP, Check, Expectation, HistorySet
@@ -101,15 +110,28 @@ class RunResult:
         return [c for c in self.checks if c.status == FAIL]
 
 
+# Phases a Ctrl-C may cut short; any other (deploy, teardown) finishes first.
+_DEFERRED = ("deploy", "teardown")
+
+
 def with_overrides(scenario: Scenario, options: RunOptions) -> Scenario:
-    """The scenario with the options' images and node environment merged into its topology."""
+    """The scenario with the options' images and node environment merged into its topology.
+
+    Raises ConfigError (one line) for a node id the scenario's topology does not have, or a
+    node environment the testnet model refuses, before anything is created.
+    """
     topo = scenario.topology
+    known = [(k + 1) * 100 for k in range(topo.nodes)]
     env: dict[int, dict[str, str]] = {int(k): dict(v) for k, v in topo.node_env.items()}
     for node_id, values in options.node_env.items():
-        ids = [(k + 1) * 100 for k in range(topo.nodes)] if int(node_id) == 0 else [int(node_id)]
-        for i in ids:
+        if int(node_id) != 0 and int(node_id) not in known:
+            raise ConfigError(f"--node-env {node_id}:...: scenario {scenario.name} has no node "
+                              f"{node_id}; its nodes are {', '.join(map(str, known))}")
+        for i in known if int(node_id) == 0 else [int(node_id)]:
             env.setdefault(i, {}).update(values)
     topo = dataclasses.replace(topo, node_env=env, images={**topo.images, **options.images})
+    Testnet.from_data({"testnet": "sds-check", "nodes": topo.nodes, "node_env": env,
+                       "images": dict(topo.images)})  # the model's own checks, up front
     return dataclasses.replace(scenario, topology=topo)
 
 
@@ -135,6 +157,9 @@ class Run:
         self.net: RunTestnet | None = None
         self.driver: Driver | None = None
         self.checks_ran = False
+        self.current_phase = "start"
+        self.interrupted_in = ""  # the phase the first Ctrl-C arrived in
+        self._interruptible = False  # inside a phase a Ctrl-C may cut short
 
     def say(self, line: str) -> None:
         self.options.say(f"{self.scenario.name}: {line}")
@@ -143,38 +168,70 @@ class Run:
     def phase(self, name: str) -> Iterator[None]:
         ph = Phase(name, round(time.monotonic() - self.started, 3))
         self.result.phases.append(ph)
+        self.current_phase = name
         self.history.info("phase", phase=name, state="begin")
         began = time.monotonic()
         try:
+            if name not in _DEFERRED:
+                if self.result.interrupted:  # a Ctrl-C during the deploy stops the run here
+                    raise KeyboardInterrupt
+                self._interruptible = True
             yield
         except BaseException as e:
+            self._interruptible = False
             ph.ok, ph.error = False, str(e) or type(e).__name__
             raise
         finally:
+            self._interruptible = False
             ph.duration_s = round(time.monotonic() - began, 3)
             self.history.info("phase", phase=name, state="done", ok=ph.ok,
                               duration_s=ph.duration_s)
 
     def execute(self) -> RunResult:
         stack = contextlib.ExitStack()
-        try:
-            self._run(stack)
-        except KeyboardInterrupt:
-            self.result.interrupted = True
-            self.result.error = "interrupted (Ctrl-C)"
-            self.say("interrupted: healing and tearing down")
-        except ShakedownError as e:
-            self.result.error = str(e)
-            self.say(f"could not run: {e}")
-        except Exception as e:  # a bug of ours: still tear down, say what happened
-            self.result.error = f"{type(e).__name__}: {e}"
-            self.say(f"could not run: {self.result.error}")
-        finally:
-            if self.driver is not None:
-                self.driver.halt()
-            self._teardown(stack)
-            self._finish()
+        with _sigint_handled(self._on_sigint):
+            try:
+                try:
+                    self._run(stack)
+                except ShakedownError as e:
+                    self.result.error = str(e)
+                    if not self.result.interrupted:
+                        self.say(f"could not run: {e}")
+                except Exception as e:  # a bug of ours: still tear down, say what happened
+                    self.result.error = f"{type(e).__name__}: {e}"
+                    self.say(f"could not run: {self.result.error}")
+            except KeyboardInterrupt:
+                self._note_interrupt()  # raised by _on_sigint, or by Python's own handler
+                self.say("interrupted: healing and tearing down")
+            finally:
+                self._interruptible = False
+                if self.driver is not None:
+                    self.driver.halt()
+                self._teardown(stack)
+                self._finish()
         return self.result
+
+    def _note_interrupt(self) -> None:
+        if not self.result.interrupted:
+            self.result.interrupted = True
+            self.interrupted_in = self.current_phase
+
+    def _on_sigint(self, signum: int, frame: object) -> None:
+        """Record a Ctrl-C at once; cut the phase short only where that is safe.
+
+        Runs between any two bytecodes of the main thread, so it takes no lock (no history
+        write, no print): the interrupt goes into the history in ``_finish``.
+        """
+        first = not self.result.interrupted
+        self._note_interrupt()
+        if self._interruptible:
+            raise KeyboardInterrupt
+        if self.current_phase == "deploy":
+            line = "interrupted: the deploy finishes first, then the run tears down"
+        else:
+            line = "tearing down; please wait (the testnet must not be left behind)"
+        if first or self.current_phase != "deploy":
+            _write_stderr(f"{self.scenario.name}: {line}")
 
     def _run(self, stack: contextlib.ExitStack) -> None:
         scenario = self.scenario
@@ -283,7 +340,7 @@ class Run:
             self.say(f"{what} failed: {e}")
 
     def _teardown(self, stack: contextlib.ExitStack) -> None:
-        with _sigint_deferred(self.say), self.phase("teardown"):
+        with self.phase("teardown"):
             try:
                 stack.close()
             except Exception as e:  # callbacks are guarded; this is a last resort
@@ -291,11 +348,16 @@ class Run:
 
     def _finish(self) -> None:
         result = self.result
-        if self.checks_ran:
+        if self.checks_ran:  # checks that finished keep their verdict, interrupted or not
             bad = [c for c in result.checks if c.status not in (PASS, SKIP)]
             result.verdict = "fail" if bad else "pass"
         else:
             result.verdict = "error"
+        if result.interrupted:
+            self.history.info("interrupt", phase=self.interrupted_in)
+            if not self.checks_ran:
+                why = f"interrupted (Ctrl-C) during {self.interrupted_in}"
+                result.error = f"{why}; {result.error}" if result.error else why
         result.duration_s = round(time.monotonic() - self.started, 3)
         if self.driver is not None:
             stats = [p.stats for p in self.driver.publishers]
@@ -317,6 +379,8 @@ class Run:
             result.teardown_errors.append(f"report: {type(e).__name__}: {e}")
         tail = f" (teardown: {'; '.join(result.teardown_errors)})" if result.teardown_errors else ""
         why = f": {result.error}" if result.error and result.verdict == "error" else ""
+        if result.interrupted and self.checks_ran:
+            why = f" (interrupted (Ctrl-C) during {self.interrupted_in})"
         self.say(f"verdict {result.verdict.upper()}{why} in {result.duration_s:.1f}s; "
                  f"report {result.run_dir / 'report.html'}{tail}")
 
@@ -356,17 +420,19 @@ def _injector(net: RunTestnet, needed: bool) -> Any:
 
 
 @contextlib.contextmanager
-def _sigint_deferred(say: Callable[[str], None]) -> Iterator[None]:
-    """While tearing down, a Ctrl-C only says to wait (teardown subprocesses run detached)."""
+def _sigint_handled(handler: Callable[[int, Any], None]) -> Iterator[None]:
+    """``handler`` receives SIGINT while the run lasts (only the main thread gets signals)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-
-    def handler(signum: int, frame: object) -> None:
-        say("tearing down; please wait (the testnet must not be left behind)")
-
     previous = signal.signal(signal.SIGINT, handler)
     try:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def _write_stderr(line: str) -> None:
+    """One line to stderr from a signal handler: an unbuffered write, no stream lock."""
+    with contextlib.suppress(OSError, ValueError):
+        os.write(sys.stderr.fileno(), (line + "\n").encode())

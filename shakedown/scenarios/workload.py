@@ -17,14 +17,13 @@ from collections.abc import Callable
 
 import grpc
 
-from refnode.envelopes import Signer, client_envelope, sign_payer_envelope
+from refnode.envelopes import client_envelope, sign_payer_envelope
 from refnode.proto import refnode_pb2 as pb
 from shakedown.client import GatewayClient, NodeClient
-from shakedown.keys import payer
 from shakedown.scenarios.api import Publish, Ramp
 from shakedown.scenarios.history import History
 from shakedown.scenarios.probe import payload_digest
-from shakedown.traffic import Ack, GatewayTarget, NodeTarget, Traffic
+from shakedown.traffic import Ack, GatewayTarget, NodeTarget, Traffic, payers_for
 
 Target = NodeTarget | GatewayTarget
 # Errors that mean "not applied"; any other (UNAVAILABLE, DEADLINE_EXCEEDED...) is unsure.
@@ -92,10 +91,6 @@ class Router:
         """True once no call to ``endpoint`` is in flight; False if still busy at the timeout."""
         with self._cond:
             return self._cond.wait_for(lambda: not self._in_flight.get(endpoint), timeout_s)
-
-
-def payers_for(count: int) -> list[Signer]:
-    return [Signer(bytes(payer(i).key)) for i in range(max(1, count))]
 
 
 class Publisher(Traffic):

@@ -137,6 +137,45 @@ def test_bad_input_is_one_line_and_exit_2(inventory: Path, chain: Chain, args: l
     assert chain.w3.eth.block_number == block, "nothing was sent"
 
 
+BIG = "1" + "0" * 80  # beyond uint256
+PAST_UINT32 = "4294967300"  # a multiple of 100 beyond uint32, the contracts' node ids
+PAST_UINT64 = "18446744073709551616"
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (["fund-payer", "payer-0", BIG], "at most 2**256-1"),
+    (["fund-payer", "0x" + "11" * 20, BIG], "at most 2**256-1"),
+    (["deposit", "payer-0", BIG], "at most 2**256-1"),
+    (["withdraw-request", "payer-0", BIG], "at most 2**256-1"),
+    (["fund-payer", "payer-0", "10_"], "positive whole number"),
+    (["deposit", "payer-0", "1__0"], "positive whole number"),
+    (["claim", f"node-{PAST_UINT32}"], "at most 4294967200"),
+    (["claim", "node-100", "--report", f"100:{BIG}"], "report index"),
+    (["claim", "node-100", "--report", f"{PAST_UINT32}:0"], "at most 4294967200"),
+    (["withdraw", PAST_UINT32], "at most 4294967200"),
+    (["node-add", f"node-{PAST_UINT32}"], "at most 4294967200"),
+    (["node-remove", PAST_UINT32], "at most 4294967200"),
+    (["reports", "--originator", PAST_UINT32], "at most 4294967200"),
+    (["rates", "set", f"message_fee={PAST_UINT64}"], "at most 2**64-1"),
+    (["rates", "set", f"target_rate={BIG}"], "at most 2**64-1"),
+    (["rates", "set", f"start={PAST_UINT64}"], "at most 2**64-1"),
+    (["rates", "set", f"start=+{BIG}s"], "at most 2**64-1"),
+    (["rates", "set", "start=+"], "whole number"),
+    (["withdraw-finalize", "payer-0", "--to", "0x1234"], "is not an address"),
+    (["balances", "0x" + "zz" * 20], "is not an address"),
+    (["balances", "payer-99"], "no anvil key for payer #99"),
+])
+def test_values_out_of_range_are_one_line_in_every_subcommand(
+        inventory: Path, chain: Chain, args: list[str], says: str,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Numbers the contracts' types cannot hold, and parties that do not exist: refused
+    before anything is sent, one line, exit 2 (not a web3 traceback)."""
+    block = chain.w3.eth.block_number
+    assert shakedown(inventory, *args) == 2
+    assert says in one_error_line(capsys)
+    assert chain.w3.eth.block_number == block, "nothing was sent"
+
+
 def test_a_testnet_without_a_record_is_refused(tmp_path: Path,
                                                capsys: pytest.CaptureFixture[str]) -> None:
     inventory = tmp_path / "inventory.py"

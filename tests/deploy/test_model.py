@@ -36,12 +36,36 @@ def test_roles_come_out_in_deploy_order() -> None:
         ({"port_base": 80}, "port_base: 80 is outside"),
         ({"node_env": {200: {"bad key": "x"}}}, "node_env[200]"),
         ({"images": {"redis": "r:1"}}, "images: unknown image 'redis'"),
+        # numbers that int() would bend into something else
+        ({"nodes": 3.5}, "nodes: expected an integer, got 3.5"),
+        ({"nodes": "3.5"}, "nodes: expected an integer, got '3.5'"),
+        ({"nodes": True}, "nodes: expected an integer, got True"),
+        ({"nodes": -1}, "nodes: -1 is outside 1-30"),
+        ({"nodes": None}, "nodes: expected an integer, got None"),
+        ({"port_base": 30000.9}, "port_base: expected an integer, got 30000.9"),
+        ({"port_base": "-30000"}, "port_base: expected an integer, got '-30000'"),
+        ({"gateways": True}, "gateways: expected an integer, got True"),
+        ({"gateways": -1}, "gateways: -1 is outside 0-1"),
+        ({"health_timeout": 0}, "health_timeout: 0 is outside 1-3600"),
+        ({"health_timeout": 0.5}, "health_timeout: expected an integer, got 0.5"),
+        # node ids the testnet does not have
+        ({"node_env": {999: {"A": "1"}}}, "node_env: no node 999 in this testnet; its nodes "
+                                          "are 100, 200, 300"),
+        ({"nodes": 2, "node_env": {"300": {"A": "1"}}}, "no node '300' in this testnet"),
+        ({"node_env": {"node-200": {"A": "1"}}}, "node_env: 'node-200' is not a node id"),
+        ({"node_env": {200: "A=1"}}, "node_env[200]: expected {NAME: value}"),
     ],
 )
 def test_bad_data_is_one_line(data: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError, match=r"^[^\n]+$") as raised:
         Testnet.from_data(data)
     assert message in str(raised.value)
+
+
+def test_integer_fields_take_ints_and_digit_strings() -> None:
+    """pyinfra's ``--data nodes=2`` gives a string of digits: that is an integer."""
+    t = Testnet.from_data({"nodes": "2", "port_base": 30000, "health_timeout": " 60 "})
+    assert len(t.nodes) == 2 and t.ports.chain == 30000 and t.health_timeout == 60
 
 
 def test_node_env_is_per_node() -> None:

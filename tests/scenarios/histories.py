@@ -64,6 +64,13 @@ class Events:
     def all_at(self) -> dict[int, int]:
         return dict(self.seq)
 
+    def stores(self, drop: tuple[str, int, int] | None = None) -> dict[str, dict]:
+        """Every node holding every acknowledged envelope; ``drop`` (node, originator,
+        sequence) takes one away."""
+        held = {(a[0], a[1]): (a[2], a[3]) for e in self.events
+                if e["f"] == "publish" and e["type"] == "ok" for a in e["acks"]}
+        return {n: {k: v for k, v in held.items() if (n, *k) != drop} for n in NODES}
+
     def view(self, **kwargs: Any) -> RunView:
         self.events.sort(key=lambda e: e["t"])
         return RunView.from_history(Scenario(name="t", description="t"), self.events,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from shakedown.errors import ConfigError
@@ -43,6 +45,38 @@ def test_bad_input_gives_one_line_and_exit_2(args: list[str], message: str) -> N
     assert out.returncode == 2
     assert out.stderr.startswith(message), out.stderr
     assert len(out.stderr.strip().splitlines()) == 1 and not out.stdout
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["smoke", "--node-env", "999:X=1"],
+     "shakedown: --node-env 999:...: scenario smoke has no node 999; its nodes are 100, 200, 300"),
+    (["--all", "--node-env", "400:X=1"],
+     "shakedown: --node-env 400:...: scenario smoke has no node 400; its nodes are"),
+    (["smoke", "--node-env", "0:X=1"], "shakedown: --node-env '0:X=1': there is no node 0"),
+    (["smoke", "--node-env", "300:bad-key=1"],
+     "shakedown: --node-env '300:bad-key=1': 'bad-key' is not an environment variable name"),
+    (["smoke", "--node-env", "node-300:X=1"], "shakedown: --node-env 'node-300:X=1': write"),
+    (["smoke", "--image", "node="], "shakedown: --image 'node=': write ROLE=REF"),
+    (["smoke", "--image", "node=shakedown/none:nope"],
+     "shakedown: --image node=shakedown/none:nope: not on the Docker engine"),
+    (["smoke", "--seed", "-1"], "shakedown: --seed -1: use a number >= 0"),
+])
+def test_overrides_that_do_not_fit_are_refused_before_anything_runs(
+        tmp_path: Path, args: list[str], message: str) -> None:
+    """An override naming what the scenario does not have: one line, exit 2, no run started."""
+    runs = tmp_path / "runs"
+    out = run_cli("run", *args, "--runs-dir", str(runs))
+    assert out.returncode == 2, out.stderr[-2000:]
+    assert out.stderr.startswith(message), out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1 and not out.stdout
+    assert not runs.exists() or not any(runs.iterdir()), "a run started"
+
+
+def test_runs_dir_that_is_a_file_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "f").write_text("")
+    out = run_cli("run", "smoke", "--runs-dir", str(tmp_path / "f"))
+    assert out.returncode == 2 and out.stderr.startswith("shakedown: --runs-dir "), out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
 
 
 def test_node_env_and_image_overrides_parse() -> None:

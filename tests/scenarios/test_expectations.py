@@ -34,11 +34,36 @@ def test_a_window_missing_from_the_history_fails_the_check() -> None:
 
 
 def test_catches_up_after_the_clear_or_names_who_is_behind() -> None:
-    ok = CatchesUp("blackhole@node-300", within_s=2).check(replicated_run().view())
+    run = replicated_run()
+    ok = CatchesUp("blackhole@node-300", within_s=2).check(run.view(stores=run.stores()))
     assert ok.status == "pass", ok.message
-    bad = CatchesUp("blackhole@node-300", within_s=2).check(replicated_run(stuck=True).view())
+    stuck = replicated_run(stuck=True)
+    bad = CatchesUp("blackhole@node-300", within_s=2).check(stuck.view(stores=stuck.stores()))
     assert bad.status == "fail"
     assert "node-100 behind" in bad.message and "not caught up within 2s" in bad.message
+
+
+def test_catches_up_and_converges_see_a_hole_below_the_top() -> None:
+    """The clocks reach the top on time, but node-300 lost 300:7 (acked before the clear)."""
+    run = replicated_run()
+    view = run.view(stores=run.stores(drop=("node-300", 300, 7)))
+    caught = CatchesUp("blackhole@node-300", within_s=2).check(view)
+    assert caught.status == "fail"
+    assert "node-300: originator 300 lacks sequence 7" in caught.message, caught.message
+    converged = Converges(within_s=5).check(view)
+    assert converged.status == "fail"
+    assert "node-300: originator 300 lacks sequence 7" in converged.message, converged.message
+
+
+def test_converges_names_other_bytes_and_unreadable_stores() -> None:
+    run = replicated_run()
+    stores = run.stores()
+    stores["node-200"][(100, 3)] = ("forged", "p")
+    del stores["node-100"]
+    check = Converges(within_s=5).check(run.view(stores=stores))
+    assert check.status == "fail"
+    assert "node-100: its envelopes could not be read" in check.message
+    assert "node-200: originator 100 holds other bytes for sequence 3" in check.message
 
 
 def test_replicates_during_passes_while_every_node_keeps_receiving() -> None:
@@ -59,7 +84,8 @@ def test_replicates_during_names_the_node_that_stopped_receiving() -> None:
 
 
 def test_converges_reads_the_settle_and_the_last_sample() -> None:
-    assert Converges(within_s=5).check(replicated_run().view()).status == "pass"
+    run = replicated_run()
+    assert Converges(within_s=5).check(run.view(stores=run.stores())).status == "pass"
     bad = Converges(within_s=5).check(replicated_run(stuck=True).view())
     assert bad.status == "fail" and "node-100 behind" in bad.message
 

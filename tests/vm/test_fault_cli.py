@@ -130,7 +130,7 @@ def test_cli_ttl_heals_on_the_host_with_no_controller(ssh_hosts: SSHHosts, inv: 
     assert added.returncode == 0, added.stderr  # the CLI process has exited now
     assert read_host_residue([h2.ssh], DEFAULT_LEDGER), "the blackhole was not applied"
     wait_for(lambda: read_host_residue([h2.ssh], DEFAULT_LEDGER), lambda r: r == [],
-             timeout=30, interval=0.5, what="h2 heals by its TTL timer")
+             timeout=90, interval=0.5, what="h2 heals by its TTL timer")
     listed = cli(inv, "list", "--all")
     assert "blackhole h2" in listed.stdout and "[cleared]" in listed.stdout, listed.stdout
 
