@@ -18,6 +18,8 @@ ISSUE_CATALOGUE = {"smoke", "sync-verification", "chaos-node-down", "chaos-laten
 PAYER_SCENARIOS = {"payer-lifecycle", "multi-payer", "settlement-verification",
                    "rate-registry-change", "chaos-attestation-fault", "stuck-state-detection",
                    "sustained-load"}
+FAILURE_SCENARIOS = {"churn", "propagation", "clock-skew", "latency-tiers", "burst-no-sync",
+                     "server-restart", "aggressive-chaos"}  # issue 14, part B
 
 
 def test_list_names_every_scenario_with_its_description() -> None:
@@ -25,7 +27,8 @@ def test_list_names_every_scenario_with_its_description() -> None:
     assert out.returncode == 0, out.stderr
     listed = [line.split()[0] for line in out.stdout.splitlines()]
     assert listed == list(ORDER)
-    assert set(listed) == ISSUE_CATALOGUE | PAYER_SCENARIOS == set(catalogue())
+    assert set(listed) == ISSUE_CATALOGUE | PAYER_SCENARIOS | FAILURE_SCENARIOS == set(
+        catalogue())
 
 
 def test_list_verbose_shows_the_steps() -> None:
