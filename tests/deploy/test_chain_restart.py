@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import docker
+import pytest
 from web3 import Web3
 
 from shakedown.chain.ops import Chain
@@ -17,6 +18,8 @@ from shakedown.waiting import wait_for
 from tests.deploy.testnets import Net, fresh_testnet
 
 
+# It deploys a testnet: the default lane is at its budget, so it runs with the catalogue.
+@pytest.mark.catalogue
 def test_the_chain_keeps_its_state_across_a_stop_and_start(
         make_net: Callable[..., Net], docker_client: docker.DockerClient) -> None:
     with fresh_testnet(make_net, docker_client, "sdc") as net:
