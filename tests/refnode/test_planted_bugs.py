@@ -25,6 +25,10 @@ from shakedown.observe import read_envelope_digests, read_vector_clock
 from shakedown.procs.cluster import ProcessCluster as Cluster
 from shakedown.waiting import wait_for
 
+# The process-cluster tests take 10-25 s each on the shared machine (about 90 s together): they
+# run with the catalogue, whose failure runs they back; the default lane keeps the config test.
+on_processes = pytest.mark.catalogue
+
 BASE = {"REFNODE_SIGNER_KEY": "0x" + "11" * 32, "REFNODE_DB_DSN": "postgresql://x/y",
         "REFNODE_CHAIN_RPC": "http://127.0.0.1:1", "REFNODE_NODE_REGISTRY": "0x" + "0" * 40,
         "REFNODE_RATE_REGISTRY": "0x" + "0" * 40}
@@ -51,6 +55,7 @@ def test_the_switches_are_off_by_default_and_refuse_nonsense() -> None:
         NodeConfig.from_env({**BASE, "REFNODE_DB_RECONNECT": "maybe"})
 
 
+@on_processes
 def test_max_envelope_age_refuses_old_envelopes_and_stalls_the_stream(
         cluster: Cluster, payer_signers: list[Signer]) -> None:
     a = cluster.add_node()
@@ -70,6 +75,7 @@ def test_max_envelope_age_refuses_old_envelopes_and_stalls_the_stream(
     assert clock_of(cluster, strict).get(a, 0) == 0, "the bounded node stored old envelopes"
 
 
+@on_processes
 def test_follow_registered_keeps_replicating_a_node_that_left(
         three_nodes: Cluster, payer_signers: list[Signer]) -> None:
     honest, left = sorted(three_nodes.nodes)[1:]
@@ -88,6 +94,7 @@ def test_follow_registered_keeps_replicating_a_node_that_left(
     assert clock_of(three_nodes, honest).get(left, 0) == 0
 
 
+@on_processes
 def test_write_behind_acknowledges_what_a_crash_then_loses(
         cluster: Cluster, payer_signers: list[Signer]) -> None:
     node = cluster.add_node(extra_env={"REFNODE_WRITE_BEHIND_MS": "3000"})
@@ -105,6 +112,7 @@ def test_write_behind_acknowledges_what_a_crash_then_loses(
     assert again[0].SerializeToString() != acked[0].SerializeToString()
 
 
+@on_processes
 def test_without_the_switch_an_acknowledged_envelope_survives_a_crash(
         cluster: Cluster, payer_signers: list[Signer]) -> None:
     node = cluster.add_node()
@@ -133,6 +141,7 @@ def _publishes(cluster: Cluster, node_id: int, signer: Signer) -> bool:
         return False
 
 
+@on_processes
 def test_db_reconnect_off_never_replaces_broken_connections(
         cluster: Cluster, payer_signers: list[Signer]) -> None:
     healthy = cluster.add_node()
