@@ -29,7 +29,9 @@ from tests.scenarios.conftest import Runner, artifacts_ok, describe
 
 SCHEMA = json.loads(SCHEMA_PATH.read_text())
 OFF = "0"
-CI_PASS = ("smoke", "sync-verification", "chaos-network-partition", "payer-lifecycle")
+# propagation: issue 14 B's one in CI (about 50 s; one client envelope sent to every node)
+CI_PASS = ("smoke", "sync-verification", "chaos-network-partition", "payer-lifecycle",
+           "propagation")
 NO_ATTEST = {200: {"REFNODE_ATTEST_ENABLED": "0"}, 300: {"REFNODE_ATTEST_ENABLED": "0"}}
 # scenario -> (node_env switching the relevant behaviour off, checks that must then fail)
 CAN_FAIL: dict[str, tuple[dict[int, dict[str, str]], tuple[str, ...]]] = {

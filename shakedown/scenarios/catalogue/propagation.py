@@ -30,4 +30,5 @@ SCENARIO = Scenario(
     expect=(PublishesAcked(min_acked=360), StoredOncePerOriginator("propagate"),
             Converges(within_s=15), ReportsSettled(within_s=60)),
     settle_s=15,
+    tags=("ci",),
 )
