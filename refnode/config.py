@@ -117,6 +117,11 @@ class NodeConfig:
     # Planted bugs, off by default, for showing that the chaos engine finds them:
     bug_drop_after_reconnect_s: float = 0.0   # > 0: drop one envelope replicated this soon
     bug_forget_usage_on_restart: bool = False  # forget a payer's unsettled usage at start
+    # Planted bugs for the catalogue's failure runs (README): each is off by default.
+    max_envelope_age_s: float = 0.0     # > 0: refuse replicated envelopes older than this
+    follow_registered: bool = False     # True: follow every registered node, canonical or not
+    write_behind_ms: float = 0.0        # > 0: acknowledge publishes, store them this much later
+    db_reconnect: bool = True           # False: one database connection, never reopened
 
     def __repr__(self) -> str:
         return f"NodeConfig(node_id={self.node_id}, listen={self.listen!r}, db=..., signer_key=***)"
@@ -165,6 +170,10 @@ class NodeConfig:
             blocking_fanout=_bool(env, "REFNODE_BLOCKING_FANOUT", False),
             bug_drop_after_reconnect_s=_float(env, "REFNODE_BUG_DROP_AFTER_RECONNECT_S", 0.0),
             bug_forget_usage_on_restart=_bool(env, "REFNODE_BUG_FORGET_USAGE_ON_RESTART", False),
+            max_envelope_age_s=_not_negative(env, "REFNODE_MAX_ENVELOPE_AGE_S", 0.0),
+            follow_registered=_bool(env, "REFNODE_FOLLOW_REGISTERED", False),
+            write_behind_ms=_not_negative(env, "REFNODE_WRITE_BEHIND_MS", 0.0),
+            db_reconnect=_bool(env, "REFNODE_DB_RECONNECT", True),
         )
 
 

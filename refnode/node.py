@@ -81,7 +81,7 @@ async def serve(config: NodeConfig, checker: Checker | None = None) -> None:
                                         config.rate_registry), config.registry_refresh_s)
     await membership.wait_until_readable(deadline_s=60)
     node_id = await find_node_id(config, signer, membership)
-    store = await Store.open(config.db_dsn)
+    store = await Store.open(config.db_dsn, reconnect=config.db_reconnect)
     await store.migrate()
     await store.ensure_node_info(node_id, signer.public_key)
     if config.bug_forget_usage_on_restart:
@@ -91,10 +91,13 @@ async def serve(config: NodeConfig, checker: Checker | None = None) -> None:
     fanout = Fanout(config.subscriber_buffer, config.blocking_fanout)
     status = NodeStatus(node_id)
     pricing = Pricing(config.price_multiplier)
-    publisher = Publisher(node_id, signer, store, membership, clock, fanout, pricing)
+    publisher = Publisher(node_id, signer, store, membership, clock, fanout, pricing,
+                          write_behind_s=config.write_behind_ms / 1000)
     replicator = Replicator(node_id, store, membership, clock, fanout, config.trust_peers,
                             status, config.keepalive_s, checker,
-                            config.bug_drop_after_reconnect_s)
+                            config.bug_drop_after_reconnect_s,
+                            max_age_s=config.max_envelope_age_s,
+                            follow_registered=config.follow_registered)
     worker = await _report_worker(config, node_id, signer, store, membership, clock, pricing)
     service = ReplicationService(node_id, store, publisher, clock, fanout,
                                  config.api_enabled, replicator if config.sync_enabled else None,

@@ -40,8 +40,10 @@ class _Request:
 
 class Publisher:
     def __init__(self, node_id: int, signer: Signer, store: Store, membership: Membership,
-                 clock: dict[int, int], fanout: Fanout, pricing: Pricing | None = None):
+                 clock: dict[int, int], fanout: Fanout, pricing: Pricing | None = None,
+                 write_behind_s: float = 0.0):
         self.node_id = node_id
+        self.write_behind_s = write_behind_s  # > 0: the planted bug REFNODE_WRITE_BEHIND_MS
         self.pricing = pricing or Pricing()
         self.signer = signer
         self.store = store
@@ -103,6 +105,9 @@ class Publisher:
                 rows.append(_row(signed[-1], unsigned, env))
                 originated.append((env.digest, rows[-1].sequence_id))
             answers.append(signed)
+        if self.write_behind_s:  # planted bug: acknowledged before stored; a crash loses them
+            _answer(group, answers)
+            await asyncio.sleep(self.write_behind_s)
         try:
             await self.store.insert_envelopes(rows, originated)
         except Exception as e:  # nothing was stored: no sequence id was used
@@ -113,9 +118,7 @@ class Publisher:
             return
         self.clock[self.node_id] = first + len(rows) - 1
         await self.fanout.deliver(self.node_id, [(r.sequence_id, r.blob) for r in rows])
-        for request, signed in zip(group, answers, strict=True):
-            if not request.done.done():  # the caller may have given up (cancelled)
-                request.done.set_result(signed)
+        _answer(group, answers)
 
     def _originate(self, env: PayerEnvelope, sequence_id: int,
                    rates: Rates) -> pb.UnsignedOriginatorEnvelope:
@@ -131,6 +134,12 @@ class Publisher:
             congestion_fee_picodollars=congestion_fee,
             expiry_unixtime=now_ns // 1_000_000_000 + retention * 86_400,
         )
+
+
+def _answer(group: list[_Request], answers: list[list[pb.OriginatorEnvelope]]) -> None:
+    for request, signed in zip(group, answers, strict=True):
+        if not request.done.done():  # the caller may have given up (cancelled)
+            request.done.set_result(signed)
 
 
 def _row(signed: pb.OriginatorEnvelope, unsigned: pb.UnsignedOriginatorEnvelope,

@@ -77,12 +77,16 @@ class Replicator:
     def __init__(self, node_id: int, store: Store, membership: Membership,
                  clock: dict[int, int], fanout: Fanout, trust_peers: bool = False,
                  status: NodeStatus | None = None, keepalive_s: float = 5.0,
-                 checker: Checker | None = None, drop_after_reconnect_s: float = 0.0):
+                 checker: Checker | None = None, drop_after_reconnect_s: float = 0.0,
+                 max_age_s: float = 0.0, follow_registered: bool = False):
         self.node_id = node_id
         self.checker = checker or Checker(workers=1)  # opens batches off the event loop
         self.status = status or NodeStatus(node_id)
         self.options = BASE_OPTIONS + keepalive_options(keepalive_s)
         self.trust_peers = trust_peers
+        # Planted bugs (off by default): REFNODE_MAX_ENVELOPE_AGE_S, REFNODE_FOLLOW_REGISTERED.
+        self.max_age_s = max_age_s
+        self.follow_registered = follow_registered
         self.store = store
         self.membership = membership
         self.clock = clock
@@ -95,7 +99,8 @@ class Replicator:
         try:
             while True:
                 changed = self.membership.changed.current()
-                self._reconcile(self.membership.canonical())
+                self._reconcile(self.membership.nodes if self.follow_registered
+                                else self.membership.canonical())
                 await changed.wait()
         finally:
             for _, task in self.following.values():
@@ -202,6 +207,11 @@ class Replicator:
             if env.sequence_id > expected and not self.trust_peers:
                 raise Misbehavior("gap", env.sequence_id, body,
                                   f"expected sequence {expected}")
+            age_s = (time.time_ns() - env.unsigned.originator_ns) / 1e9
+            if self.max_age_s and age_s > self.max_age_s:
+                raise ReplicationFault(f"sequence {env.sequence_id} is {age_s:.2f} s old by this "
+                                       f"node's clock (REFNODE_MAX_ENVELOPE_AGE_S="
+                                       f"{self.max_age_s:g})")
             rows.append(_row(env, raw))
             taken[env.sequence_id] = body
             expected = env.sequence_id + 1

@@ -15,8 +15,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from psycopg_pool import AsyncConnectionPool
-
+from refnode.dbpool import Pool
 from refnode.proto import refnode_pb2 as pb
 from refnode.report_spec import ReportSpec
 
@@ -99,7 +98,7 @@ def _summarize(summary: RangeSummary, rows: list[tuple[int, str | None, bytes]],
 class ReportStore:
     """Async reads and writes of the payer-report tables over the node's pool."""
 
-    def __init__(self, pool: AsyncConnectionPool):
+    def __init__(self, pool: Pool):
         self.pool = pool
 
     async def range_summary(self, originator: int, start: int, end: int,

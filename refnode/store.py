@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from importlib import resources
 
 import psycopg
-from psycopg_pool import AsyncConnectionPool
 
+from refnode.dbpool import Pool, open_pool
 from refnode.envelopes import address_of
 
 log = logging.getLogger("refnode.store")
@@ -52,16 +52,14 @@ def migrations() -> list[tuple[int, str]]:
 class Store:
     """Async access to one node's database through a small connection pool."""
 
-    def __init__(self, pool: AsyncConnectionPool):
+    def __init__(self, pool: Pool):
         self.pool = pool
         self._payer_ids: dict[str, int] = {}
 
     @classmethod
-    async def open(cls, dsn: str, max_size: int = 8) -> Store:
-        pool = AsyncConnectionPool(dsn, min_size=2, max_size=max_size, open=False,
-                                   kwargs={"autocommit": True})
-        await pool.open(wait=True, timeout=30)
-        return cls(pool)
+    async def open(cls, dsn: str, max_size: int = 8, reconnect: bool = True) -> Store:
+        """``reconnect=False`` is the planted bug REFNODE_DB_RECONNECT=0 (refnode.dbpool)."""
+        return cls(await open_pool(dsn, max_size, reconnect))
 
     async def close(self) -> None:
         await self.pool.close()

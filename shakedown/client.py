@@ -11,8 +11,13 @@ from refnode.envelopes import Signer, client_envelope, sign_payer_envelope
 from refnode.proto import refnode_pb2 as pb
 from refnode.proto import refnode_pb2_grpc as rpc
 
+# Reconnect within a second of a node coming back: gRPC's default backoff grows to 120 s, so
+# a long-lived client (the scenarios' publishers) would skip a restarted node for minutes.
 CHANNEL_OPTIONS = [("grpc.max_receive_message_length", 64 * 1024 * 1024),
-                   ("grpc.max_send_message_length", 64 * 1024 * 1024)]
+                   ("grpc.max_send_message_length", 64 * 1024 * 1024),
+                   ("grpc.initial_reconnect_backoff_ms", 100),
+                   ("grpc.min_reconnect_backoff_ms", 100),
+                   ("grpc.max_reconnect_backoff_ms", 1000)]
 
 
 def payer_envelopes(payer: Signer, target_node_id: int, count: int, *, topic: bytes = b"topic/0",

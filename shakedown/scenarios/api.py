@@ -23,10 +23,15 @@ from typing import TYPE_CHECKING, Any
 from shakedown.scenarios.agents import Agent
 
 if TYPE_CHECKING:  # expectations import this module for its types; avoid the cycle at runtime
+    import random
+
     from shakedown.scenarios.expectations import Expectation
+    from shakedown.scenarios.history import History
+    from shakedown.scenarios.workload import Publisher, Router
 
 VIAS = ("node", "gateway")
-ACTIONS = ("gateway-add", "gateway-remove", "rates-set", "verify")
+NODE_ACTIONS = ("node-join", "node-leave", "node-env")  # shakedown.scenarios.nodes
+ACTIONS = ("gateway-add", "gateway-remove", "rates-set", "verify", *NODE_ACTIONS)
 RATE_PARAMS = ("message_fee", "storage_fee", "congestion_fee", "target_rate", "start_in_s")
 
 
@@ -104,7 +109,24 @@ class Ramp:
         return self.start_s + len(self.rates) * (self.step_s + self.catch_up_s)
 
 
-Workload = Publish | Ramp | Agent  # Agent: adversaries and watchers (agents.py)
+class CustomWorkload:
+    """A workload that builds its own publisher (``shakedown.scenarios.propagation``).
+    Subclasses are frozen dataclasses with ``label``, ``start_s`` and ``end_s``; ``rng`` is
+    drawn from the run's seed and the label, so the same seed gives the same shape."""
+
+    label: str
+    start_s: float
+
+    @property
+    def end_s(self) -> float:
+        raise NotImplementedError
+
+    def publisher(self, router: Router, history: History, rng: random.Random) -> Publisher:
+        raise NotImplementedError
+
+
+# Agent: adversaries and watchers (agents.py); CustomWorkload: its own publisher
+Workload = Publish | Ramp | Agent | CustomWorkload
 
 
 @dataclass(frozen=True)
@@ -182,6 +204,7 @@ class Scenario:
     steps: str = ""
     tags: tuple[str, ...] = ()
     chaos: Any = None  # a shakedown.chaos.engine.ChaosSpec: run by the chaos engine instead
+    verify_args: tuple[str, ...] = ()  # extra ``pytest verify/`` options, e.g. --canonical=...
 
     @property
     def workload_end_s(self) -> float:
@@ -233,6 +256,24 @@ def SetRates(start_in_s: float = 5.0, **fees: int) -> Action:
         SetRates(start_in_s=4, message_fee=5000, storage_fee=3)
     """
     return Action("rates-set", "chain", {"start_in_s": start_in_s, **fees})
+
+
+def NodeJoin(name: str, **env: str) -> Action:
+    """A node with a fresh identity joins for good (registered, its own database, started,
+    canonical); ``name`` is the node the registry assigns next, e.g. ``node-400``."""
+    return Action("node-join", name, {"env": env})
+
+
+def NodeLeave(name: str) -> Action:
+    """The node leaves for good: out of the canonical set once its envelopes are replicated;
+    it keeps running, so a node that still followed it would show it."""
+    return Action("node-leave", name)
+
+
+def NodeEnv(name: str, **env: str) -> Action:
+    """Redeploy ``name`` with these environment variables changed (``shakedown up`` with the
+    run's inventory edited): how an operator turns a node setting on or off."""
+    return Action("node-env", name, {"env": env})
 
 
 def VerifyNow(label: str, *args: str) -> Action:

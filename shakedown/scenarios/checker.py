@@ -2,8 +2,9 @@
 
 Every publish the client saw acknowledged (originator, sequence id, digest of the stored
 envelope) must be present exactly once, byte for byte, on every canonical node at the end,
-whatever faults happened. Publishes that failed or timed out may be present or absent; the
-checker counts both. An envelope no publish of this run carried is a phantom.
+whatever faults happened (a client envelope sent to several nodes: once per node it went to).
+Publishes that failed or timed out may be present or absent; the checker counts both. An
+envelope no publish of this run carried is a phantom.
 
     result = check_set(acked_from(events), unsure_from(events), stores)
     result.valid, result.details["nodes"]["node-200"]["lost"]
@@ -63,8 +64,8 @@ def check_set(acked: list[AckRecord], unsure: list[str], stores: Mapping[str, St
     if not stores:
         return SetResult(False, "no canonical node to check", {"nodes": {}})
     conflicts = _conflicting_acks(acked)
-    sent = {a.payload for a in acked} | set(unsure)
-    nodes = {name: _judge(acked, set(unsure), sent, store) for name, store in stores.items()}
+    published = Counter(a.payload for a in acked) + Counter(unsure)
+    nodes = {name: _judge(acked, published, store) for name, store in stores.items()}
     unsure_counts = _unsure_counts(unsure, stores)
     bad = {n: d for n, d in nodes.items()
            if d["lost"] or d["corrupt"] or d["duplicated"] or d["phantom"]}
@@ -94,9 +95,9 @@ def _conflicting_acks(acked: list[AckRecord]) -> list[str]:
     return out
 
 
-def _judge(acked: list[AckRecord], unsure: set[str], sent: set[str], store: Store
-           ) -> dict[str, Any]:
-    """Lost, corrupt (other bytes at the key), duplicated (a payload at two keys), phantom."""
+def _judge(acked: list[AckRecord], published: Counter[str], store: Store) -> dict[str, Any]:
+    """Lost, corrupt (other bytes at the key), duplicated (a client envelope stored under more
+    keys than it was published: once, or once per node it was sent to), phantom."""
     lost, corrupt = [], []
     for a in acked:
         have = store.get(a.key)
@@ -105,9 +106,8 @@ def _judge(acked: list[AckRecord], unsure: set[str], sent: set[str], store: Stor
         elif have[0] != a.digest:
             corrupt.append(a.key)
     per_payload = Counter(payload for _, payload in store.values())
-    wanted = {a.payload for a in acked} | unsure
-    duplicated = sorted(p for p, n in per_payload.items() if n > 1 and p in wanted)
-    phantom = sorted(k for k, (_, p) in store.items() if p not in sent)
+    duplicated = sorted(p for p, n in per_payload.items() if n > published[p] > 0)
+    phantom = sorted(k for k, (_, p) in store.items() if p not in published)
     return {
         "stored": len(store), "lost": len(lost), "corrupt": len(corrupt),
         "duplicated": len(duplicated), "phantom": len(phantom),

@@ -7,6 +7,7 @@ Waiting for a scheduled time uses the stop event; waiting for a state polls it t
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from collections.abc import Callable
@@ -19,7 +20,15 @@ from shakedown.errors import ShakedownError, TimeoutExpired
 from shakedown.ports import free_port
 from shakedown.scenarios.actions import set_rates, verify_now
 from shakedown.scenarios.agents import Agent, AgentContext, run_agent
-from shakedown.scenarios.api import Action, Fault, Publish, Ramp, Scenario
+from shakedown.scenarios.api import (
+    NODE_ACTIONS,
+    Action,
+    CustomWorkload,
+    Fault,
+    Publish,
+    Ramp,
+    Scenario,
+)
 from shakedown.scenarios.history import History
 from shakedown.scenarios.probe import Probe
 from shakedown.scenarios.provision import RunTestnet
@@ -51,6 +60,7 @@ class Driver:
     _threads: list[threading.Thread] = field(default_factory=list)
     _gateways: dict[str, str] = field(default_factory=dict)     # name -> endpoint
     t0: float = 0.0
+    seed: int = 0  # the run's seed: custom workloads draw their shape from it
 
     def __post_init__(self) -> None:
         nodes = {n["name"]: NodeTarget(n["grpc"], int(n["node_id"])) for n in self.record["nodes"]}
@@ -102,7 +112,7 @@ class Driver:
         self.say(f"workload done at t={self.elapsed():.1f}s: {sum(s.acked for s in stats)} acked, "
                  f"{sum(s.failed for s in stats)} not acked")
 
-    def _starter(self, item: Publish | Ramp | Agent) -> Callable[[], None]:
+    def _starter(self, item: Publish | Ramp | Agent | CustomWorkload) -> Callable[[], None]:
         def start() -> None:
             if isinstance(item, Agent):
                 ctx = AgentContext(self.record, self.history, self.stop, self.elapsed, self.say)
@@ -110,6 +120,13 @@ class Driver:
                                          daemon=True)
                 agent.start()
                 self._threads.append(agent)
+                return
+            if isinstance(item, CustomWorkload):
+                pub = item.publisher(self.router, self.history,
+                                     random.Random(f"{self.seed}:{item.label}"))
+                pub.start()
+                self.publishers.append(pub)
+                self.say(f"t={self.elapsed():.1f}s {item.label} started")
                 return
             if isinstance(item, Publish):
                 pub = publisher_for(item, self.router, self.history)
@@ -220,6 +237,10 @@ class Driver:
                 self._remove_gateway(action.target)
             elif action.kind == "rates-set":
                 facts = set_rates(self.record, dict(action.params))
+            elif action.kind in NODE_ACTIONS:
+                from shakedown.scenarios.nodes import perform
+
+                facts = perform(self, action)
             else:
                 facts = verify_now(self.net.inventory, self.net.inventory.parent, action.target,
                                    list(action.params.get("args", [])))

@@ -51,6 +51,11 @@ class Probe:
         self._w3 = None if rpc is None else Web3(Web3.HTTPProvider(
             rpc, request_kwargs={"timeout": timeout_s}))
 
+    def watch(self, node: str, dsn: str) -> None:
+        """Sample ``node`` too from now on (a node that joined during the run)."""
+        with self._lock:
+            self.dsns[node] = dsn
+
     def head(self) -> int | None:
         """The chain's block number (samples carry it, so chain events can be placed in
         scenario time); None without an RPC or when the chain does not answer."""

@@ -78,11 +78,15 @@ class RunTestnet:
             data["node_env"] = {int(k): dict(v) for k, v in topology.node_env.items()}
         inventory = run_dir / "inventory.py"
         run_dir.mkdir(parents=True, exist_ok=True)
-        inventory.write_text(f'"""Inventory of scenario {scenario}: testnet {name}."""\n\n'
-                             f"docker_hosts = [('@local', {data!r})]\n")
-        net = cls(inventory, data)
+        net = cls(inventory, data).written(scenario)
         net.model  # noqa: B018 - validates: a bad topology fails here with one line
         return net
+
+    def written(self, scenario: str) -> RunTestnet:
+        """Write the inventory file from ``data`` (at create, and when an action edits it)."""
+        self.inventory.write_text(f'"""Inventory of scenario {scenario}: testnet {self.name}."""'
+                                  f"\n\ndocker_hosts = [('@local', {self.data!r})]\n")
+        return self
 
     def deploy(self, verbose: bool = False) -> str:
         """Preflight (engine, images, ports), then pyinfra deploy/testnet.py; its summary."""

@@ -266,7 +266,7 @@ class Run:
         probe = Probe(dsns, rpc=record.get("chain", {}).get("rpc"))
         stack.callback(probe.close)
         self.driver = driver = Driver(scenario, net, record, self.history, probe, injector,
-                                      self.say)
+                                      self.say, seed=self.seed)
         if injector is not None:
             stack.callback(self._guard, "final heal", self._final_heal)
         with self.phase("ready"):

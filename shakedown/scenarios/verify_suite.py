@@ -92,8 +92,9 @@ class VerifySuite(Expectation):
             return self.failed(f"the verify suite is missing: no {VERIFY_DIR}/conftest.py "
                                "(this checkout has no verify/; run with --no-verify to skip)")
         # the run has settled already: the suite need not wait again
-        details = run_verify(view.inventory, view.run_dir, "verify", [],
-                             self.settle_timeout_s, self.timeout_s)
+        details = run_verify(view.inventory, view.run_dir, "verify",
+                             list(view.scenario.verify_args), self.settle_timeout_s,
+                             self.timeout_s)
         if "error" in details:
             return self.failed(details["error"], **details)
         if details["exit_code"] != 0 or details["failing"]:

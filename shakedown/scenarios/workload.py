@@ -50,6 +50,12 @@ class Router:
             self.gateways[name] = GatewayTarget(endpoint)
             self._names[endpoint] = name
 
+    def add_node(self, name: str, target: NodeTarget) -> None:
+        """A node that joined during the run: workload items may name it from now on."""
+        with self._cond:
+            self.nodes[name] = target
+            self._names[target.endpoint] = name
+
     def remove_gateway(self, name: str) -> None:
         with self._cond:
             self.gateways.pop(name, None)

@@ -46,6 +46,15 @@ def test_a_payload_stored_twice_is_a_duplicate() -> None:
     assert not result.valid and "1 duplicated" in result.summary
 
 
+def test_a_client_envelope_sent_to_two_nodes_is_stored_once_per_node() -> None:
+    """Propagation: the same client envelope published to node-100 and node-200 lives under
+    both originators; a third copy is a duplicate."""
+    both = [*ACKS, AckRecord(100, 4, "d100-4", "shared"), AckRecord(200, 3, "d200-3", "shared")]
+    assert check_set(both, [], {"node-100": store(both)}).valid
+    third = check_set(both, [], {"node-100": store(both, k200_4=("d200-4", "shared"))})
+    assert not third.valid and "1 duplicated (e.g. shared)" in third.summary
+
+
 def test_an_envelope_no_publish_carried_is_a_phantom() -> None:
     result = check_set(ACKS, [], {"node-100": store(ACKS, k300_1=("x", "nobody-sent-this"))})
     assert not result.valid and "1 phantom (e.g. 300:1)" in result.summary

@@ -21,6 +21,8 @@ PAYER_SCENARIOS = {"payer-lifecycle", "multi-payer", "settlement-verification",
 ADVERSARIAL = {"invalid-envelope-fuzz", "api-flood", "slow-subscriber", "disconnect",
                "byzantine-peer", "lying-reporter"}
 CHAOS_SCENARIOS = {"random-chaos"}
+FAILURE_SCENARIOS = {"churn", "propagation", "clock-skew", "latency-tiers", "burst-no-sync",
+                     "server-restart", "aggressive-chaos"}  # issue 14, part B
 
 
 def test_list_names_every_scenario_with_its_description() -> None:
@@ -28,7 +30,7 @@ def test_list_names_every_scenario_with_its_description() -> None:
     assert out.returncode == 0, out.stderr
     listed = [line.split()[0] for line in out.stdout.splitlines()]
     assert listed == list(ORDER)
-    every = ISSUE_CATALOGUE | PAYER_SCENARIOS | ADVERSARIAL | CHAOS_SCENARIOS
+    every = ISSUE_CATALOGUE | PAYER_SCENARIOS | ADVERSARIAL | CHAOS_SCENARIOS | FAILURE_SCENARIOS
     assert set(listed) == every == set(catalogue())
 
 

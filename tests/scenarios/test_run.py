@@ -30,7 +30,9 @@ from tests.scenarios.conftest import Runner, artifacts_ok, describe
 
 SCHEMA = json.loads(SCHEMA_PATH.read_text())
 OFF = "0"
-CI_PASS = ("smoke", "sync-verification", "chaos-network-partition", "payer-lifecycle")
+# propagation: issue 14 B's one in CI (about 50 s; one client envelope sent to every node)
+CI_PASS = ("smoke", "sync-verification", "chaos-network-partition", "payer-lifecycle",
+           "propagation")
 NO_ATTEST = {200: {"REFNODE_ATTEST_ENABLED": "0"}, 300: {"REFNODE_ATTEST_ENABLED": "0"}}
 # scenario -> (node_env switching the relevant behaviour off, checks that must then fail)
 CAN_FAIL: dict[str, tuple[dict[int, dict[str, str]], tuple[str, ...]]] = {
@@ -71,6 +73,21 @@ CAN_FAIL: dict[str, tuple[dict[int, dict[str, str]], tuple[str, ...]]] = {
     # Every node forgets a payer's unsettled usage when it restarts (a planted bug).
     "random-chaos": ({n: {"REFNODE_BUG_FORGET_USAGE_ON_RESTART": "1"} for n in (100, 200, 300)},
                      ("chaos-usage",)),
+    # Issue 14 B. The originals keep following every registered node: the leaver included.
+    "churn": ({n: {"REFNODE_FOLLOW_REGISTERED": "1"} for n in (100, 200, 300)},
+              ("leaver-not-followed(node-leave@node-300)", "history-set")),
+    # Nodes refuse envelopes older than 1.5 s by their own clock: skew 2 s apart stalls them.
+    "clock-skew": ({n: {"REFNODE_MAX_ENVELOPE_AGE_S": "1.5"} for n in (100, 200, 300)},
+                   ("replicas-agree-under-skew(clock-skew@node-100,clock-skew@node-200)",)),
+    "latency-tiers": ({300: {"REFNODE_SYNC_ENABLED": OFF}}, ("tier-lag(tbf@node-100)",)),
+    # Acknowledged, then stored a second later: every kill -9 or restart loses some.
+    "aggressive-chaos": ({n: {"REFNODE_WRITE_BEHIND_MS": "1000"} for n in (100, 200, 300)},
+                         ("history-set",)),
+    "burst-no-sync": ({100: {"REFNODE_SYNC_ENABLED": OFF}}, ("converges", "history-set")),
+    # node-200 never replaces the connections the database restart broke.
+    "server-restart": ({200: {"REFNODE_DB_RECONNECT": OFF}}, ("recovers(db-stop@db)",)),
+    "propagation": ({200: {"REFNODE_SYNC_ENABLED": OFF}},
+                    ("stored-once-per-originator(propagate)",)),
 }
 CAN_FAIL.update(ADVERSARIAL_CAN_FAIL)
 CI_FAIL = ("chaos-node-down",)

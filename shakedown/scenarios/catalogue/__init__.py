@@ -24,7 +24,8 @@ ORDER = ("smoke", "sync-verification", "load-progression", "chaos-node-down", "c
          "payer-lifecycle", "multi-payer", "settlement-verification", "rate-registry-change",
          "chaos-attestation-fault", "stuck-state-detection", "sustained-load",
          "invalid-envelope-fuzz", "api-flood", "slow-subscriber", "disconnect", "byzantine-peer",
-         "lying-reporter", "random-chaos")
+         "lying-reporter", "propagation", "burst-no-sync", "server-restart",
+         "latency-tiers", "clock-skew", "churn", "aggressive-chaos", "random-chaos")
 
 
 @cache
