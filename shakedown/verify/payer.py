@@ -26,6 +26,7 @@ On the chain alone (state and events from block 0):
 
 from __future__ import annotations
 
+import functools
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -212,13 +213,31 @@ def check_settled(conn: psycopg.Connection, node: str, chain: Chain, wait_s: flo
 # -- the chain ------------------------------------------------------------------------------
 
 def _logs(contract: Any, event: str) -> list[Any]:
-    return list(getattr(contract.events, event)().get_logs(from_block=0))
+    """Every ``event`` up to the block the check is pinned to (``_pinned``)."""
+    return list(getattr(contract.events, event)().get_logs(
+        from_block=0, to_block=contract.w3.eth.default_block))
+
+
+def _pinned(check: Callable[[Chain], list[str]]) -> Callable[[Chain], list[str]]:
+    """Run ``check`` with every call and log read at one block: nodes keep settling while
+    verify reads, and events read at one block against totals read at the next disagree."""
+    @functools.wraps(check)
+    def at_one_block(chain: Chain) -> list[str]:
+        eth = chain.w3.eth
+        before = eth.default_block
+        eth.default_block = eth.block_number
+        try:
+            return check(chain)
+        finally:
+            eth.default_block = before
+    return at_one_block
 
 
 def _show(address: str) -> str:
     return to_checksum_address(address)
 
 
+@_pinned
 def check_balances(chain: Chain) -> list[str]:
     """Payer balances and the PayerRegistry's totals from its events and the settled reports."""
     registry = chain.contracts.payer_registry
@@ -277,6 +296,7 @@ def check_balances(chain: Chain) -> list[str]:
     return problems
 
 
+@_pinned
 def check_token_supply(chain: Chain) -> list[str]:
     """The FeeToken supply equals its mints, and each holder's balance its transfers."""
     token = chain.contracts.fee_token
@@ -340,6 +360,7 @@ def _claims(chain: Chain, settled: dict[tuple[int, int], PayerReportRecord]
     return claimed, problems
 
 
+@_pinned
 def check_distribution(chain: Chain) -> list[str]:
     """Owed + withdrawn + protocol fees + unclaimed shares = fees settled; per node owed =
     claimed - withdrawn; what is still owed is backed by tokens. A DistributionManager that

@@ -2,9 +2,10 @@
 planted bug is found, named by the property it breaks, shrunk to a few events and found again
 on replay.
 
-In every CI run: the dropped-envelope bug (detect, shrink, replay). In the catalogue lane
-(``pytest -m catalogue tests/chaos``): the forgotten-usage bug the same way, and healthy
-CI-sized runs on four seeds (one also checks the run's artifacts).
+In every CI run: the dropped-envelope bug found at the first checkpoint of an 8-event run.
+With ``-m long``: the same bug found, shrunk and replayed. In the catalogue lane (``pytest -m
+catalogue tests/chaos``): the forgotten-usage bug the same way, and healthy CI-sized runs on
+four seeds (one also checks the run's artifacts).
 """
 
 from __future__ import annotations
@@ -98,6 +99,18 @@ def shrink_and_replay(run_dir: Path, runs: Path, prop: str) -> None:
     assert f"chaos-{prop}" in failed_checks(again), failed_checks(again)
 
 
+def test_a_dropped_envelope_is_found_at_the_first_checkpoint(runs: Path) -> None:
+    """The default lane's engine run on a real testnet: 8 events, one checkpoint."""
+    found = chaos("--seed", "6", "--events", "8", "--check-every", "8", "--settle", "20",
+                  "--node-env", DROP,
+                  "--runs-dir", str(runs / "found"), "--no-verify")
+    assert found.returncode == 1, found.stderr[-3000:]
+    failed = failed_checks(only_dir(runs / "found", "*-chaos-s6"))
+    assert "checkpoint 1 (after event 8): held on node-" in failed["chaos-held"], failed
+    assert "missing: 200:" in failed["chaos-held"], failed
+
+
+@pytest.mark.long
 def test_a_dropped_envelope_is_found_shrunk_and_replayed(runs: Path) -> None:
     found = chaos("--seed", "6", "--events", "24", "--check-every", "8", "--node-env", DROP,
                   "--runs-dir", str(runs / "found"), "--no-verify")

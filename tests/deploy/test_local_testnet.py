@@ -113,6 +113,7 @@ def test_changed_node_setting_recreates_only_that_node(
     assert "REFNODE_LOG_LEVEL=DEBUG" in env
 
 
+@pytest.mark.long
 def test_two_testnets_live_side_by_side(testnet: Net, make_net: Callable[..., Net],
                                         docker_client: docker.DockerClient) -> None:
     first_ids = container_ids(docker_client, testnet)

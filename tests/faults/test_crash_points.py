@@ -56,25 +56,34 @@ CONTAINERS = "docker.models.containers"
 SH = ("shakedown.faults.ops", "OPS.sh")
 PARTITION = ("partition", "node-100", {"others": "node-200,node-300"})
 TIER = ("tbf", "node-100", {"rate_kbit": 4000, "dst": "node-200", "direction": "both"})
-CASES = [
+# The first crash point of each kind in every run; the rest with ``-m long``.
+FIRST = [
     (CONTAINERS, "Container.rename", 1, "clock-skew", "node-200", {"offset_s": 60}),
+    ("shakedown.chain.ops", "Chain.register_node", 1, "churn-add", "", {}),
+    (*SH, 1, *PARTITION),
+    (*SH, 1, *TIER),
+]
+LATER = [
     (CONTAINERS, "Container.stop", 1, "clock-skew", "node-200", {"offset_s": 60}),
     (CONTAINERS, "ContainerCollection.create", 1, "clock-skew", "node-200", {"offset_s": 60}),
     (CONTAINERS, "Container.start", 1, "clock-skew", "node-200", {"offset_s": 60}),
-    ("shakedown.chain.ops", "Chain.register_node", 1, "churn-add", "", {}),
     ("shakedown.toxiproxy", "ToxiproxyClient.create_proxy", 1, "churn-add", "", {}),
     ("shakedown.faults.churn", "_docker", 1, "churn-add", "", {}),
     ("shakedown.chain.ops", "Chain.add_to_network", 1, "churn-add", "", {}),
-    (*SH, 1, *PARTITION), (*SH, 2, *PARTITION),
-    (*SH, 1, *TIER), (*SH, 2, *TIER),
+    (*SH, 2, *PARTITION),
+    (*SH, 2, *TIER),
 ]
 
 
-def _ids() -> list[str]:
-    return [f"{c[3]}-after-{c[1].split('.')[-1]}-{c[2]}" for c in CASES]
+def _id(c: tuple) -> str:
+    return f"{c[3]}-after-{c[1].split('.')[-1]}-{c[2]}"
 
 
-@pytest.mark.parametrize("module, attr, nth, kind, target, params", CASES, ids=_ids())
+CASES = [pytest.param(*c, id=_id(c)) for c in FIRST] + [
+    pytest.param(*c, id=_id(c), marks=pytest.mark.long) for c in LATER]
+
+
+@pytest.mark.parametrize("module, attr, nth, kind, target, params", CASES)
 def test_a_crash_at_any_step_still_clears_and_leaves_everything_running(
         net: Net, testnet: Testnet, docker_client: docker.DockerClient, module: str, attr: str,
         nth: int, kind: str, target: str, params: dict) -> None:

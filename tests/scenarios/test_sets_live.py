@@ -7,6 +7,7 @@ from pathlib import Path
 
 import docker
 import psycopg
+import pytest
 
 from shakedown.deploy.record import load_record
 from shakedown.scenarios.catalogue import get
@@ -20,6 +21,7 @@ from tests.scenarios.conftest import describe
 LOST = (100, 3)  # node-100's third envelope: acked long before node-300 came back
 
 
+@pytest.mark.long
 def test_a_row_lost_below_the_top_fails_converges_and_catches_up(
         tmp_path: Path, docker_client: docker.DockerClient) -> None:
     scenario = get("chaos-node-down")

@@ -44,6 +44,7 @@ def healed(make_net: Callable[..., Net], docker_client: docker.DockerClient) -> 
         yield net
 
 
+@pytest.mark.long
 def test_five_runs_in_a_row_pass(healed: Net, tmp_path: Path) -> None:
     for run in range(5):
         result = run_suite(healed, tmp_path, "--envelope-cache=off", settle=30)

@@ -19,6 +19,7 @@ from eth_utils import to_checksum_address
 from refnode.report_spec import ReportSpec
 from shakedown.chain.ops import Chain
 from shakedown.keys import node_owner
+from shakedown.verify import payer
 from shakedown.verify.payer import settlement_charges
 from shakedown.waiting import wait_for
 from tests.deploy.testnets import Net
@@ -220,3 +221,19 @@ def test_distribution_check_catches_forged_protocol_fees(net: Net, verify: Verif
 def test_state_was_put_back(verify: Verify) -> None:
     result = verify("-m", "payer")
     assert result.failed() == set(), result.process.stdout[-3000:]
+
+
+def test_balance_check_reads_one_block_while_the_chain_moves(net: Net) -> None:
+    """A deposit mined between the check's event reads and its totals (as a node's settlement
+    can be while verify runs) is not a discrepancy: every read is at the block it began at."""
+    chain, mover = chain_of(net), chain_of(net)  # the mover's own connection is not pinned
+    newcomer = to_checksum_address("0x" + "5e" * 20)
+    read_totals = chain.payer_registry_totals
+
+    def totals_after_a_deposit() -> dict[str, int]:
+        mover.fund_payer(newcomer, 1_000)
+        return read_totals()
+
+    chain.payer_registry_totals = totals_after_a_deposit  # type: ignore[method-assign]
+    assert payer.check_balances(chain) == []
+    assert mover.payer_balance(newcomer) == 1_000  # the deposit did land meanwhile

@@ -32,6 +32,7 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
                           timeout=1200, cwd=REPO)
 
 
+@pytest.mark.long
 def test_a_testnet_deploys_onto_a_remote_docker_host_and_verifies(
         host: SSHHosts, images: dict[str, str]) -> None:
     vm = host.hosts[0]
