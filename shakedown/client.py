@@ -15,8 +15,9 @@ from refnode.proto import refnode_pb2_grpc as rpc
 # a long-lived client (the scenarios' publishers) would skip a restarted node for minutes.
 CHANNEL_OPTIONS = [("grpc.max_receive_message_length", 64 * 1024 * 1024),
                    ("grpc.max_send_message_length", 64 * 1024 * 1024),
+                   # not min_reconnect_backoff_ms: gRPC also takes it as each connection
+                   # attempt's timeout, and 100 ms fails any link slower than that
                    ("grpc.initial_reconnect_backoff_ms", 100),
-                   ("grpc.min_reconnect_backoff_ms", 100),
                    ("grpc.max_reconnect_backoff_ms", 1000)]
 
 

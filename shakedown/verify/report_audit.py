@@ -19,6 +19,7 @@ import psycopg
 
 from refnode.report_spec import payers_hash, sorted_payers
 from refnode.report_store import parse_envelope
+from shakedown.observe import read_blob_table
 
 SHOW = 3
 ATTESTATION = {0: "not judged by this node", 1: "attested by this node",
@@ -62,9 +63,10 @@ def read_held_reports(conn: psycopg.Connection) -> list[HeldReport]:
 
 def read_priced(conn: psycopg.Connection, originator: int, up_to: int) -> dict[int, Priced]:
     """Sequence id -> (payer, fee, minute) of ``originator``'s stored envelopes up to ``up_to``."""
+    blob_table = read_blob_table(conn)  # xmtpd before 00023 names it gateway_envelope_blobs
     with conn.cursor(binary=True) as cur:
         cur.execute("SELECT m.originator_sequence_id, p.address, b.originator_envelope "
-                    "FROM gateway_envelopes_meta m JOIN gateway_envelopes_blob b "
+                    f"FROM gateway_envelopes_meta m JOIN {blob_table} b "
                     "USING (originator_node_id, originator_sequence_id) "
                     "LEFT JOIN payers p ON p.id = m.payer_id "
                     "WHERE m.originator_node_id = %s AND m.originator_sequence_id <= %s",

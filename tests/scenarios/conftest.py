@@ -3,6 +3,7 @@ end of the session if a run's own teardown left anything."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
@@ -51,5 +52,7 @@ def artifacts_ok(run_dir: Path) -> None:
     for name in ("history.jsonl", "results.json", "junit.xml", "report.html", "inventory.py"):
         assert (run_dir / name).is_file(), f"{run_dir}: no {name}"
     logs = {p.name for p in (run_dir / "logs").glob("*.log")}
-    assert {"node-100.log", "node-200.log", "node-300.log", "gateway.log", "chain.log",
-            "db.log", "proxy.log"} <= logs, logs
+    gateways = json.loads((run_dir / "results.json").read_text()).get("topology", {}).get(
+        "gateways", 1)  # a scenario without a gateway (propagation) has no gateway log
+    assert {"node-100.log", "node-200.log", "node-300.log", "chain.log", "db.log",
+            "proxy.log", *(["gateway.log"] if gateways else [])} <= logs, logs

@@ -31,12 +31,15 @@ class Summary:
     def message(self, name: str) -> str:
         return str(self.checks[name]["message"])
 
-    def only_failed(self, expected: set[str], *fragments: str) -> None:
-        """Exactly ``expected`` failed, each message naming every fragment; the rest passed."""
+    def only_failed(self, expected: set[str], *fragments: str, also: frozenset[str] = frozenset()
+                    ) -> None:
+        """Exactly ``expected`` and ``also`` failed, each of ``expected`` naming every fragment;
+        the rest passed."""
         __tracebackhide__ = True
         detail = "\n".join(f"  {n}: {c['outcome']}: {c['message']}"
                            for n, c in sorted(self.checks.items()) if c["outcome"] != "passed")
-        assert self.failed() == expected, f"expected only {sorted(expected)} to fail:\n{detail}"
+        assert self.failed() == expected | also, \
+            f"expected only {sorted(expected | also)} to fail:\n{detail}"
         for name in expected:
             for fragment in fragments:
                 assert fragment in self.message(name), (

@@ -71,7 +71,7 @@ def test_suite_passes_on_xmtpd_databases(net: Net, tmp_path: Path, blob: str) ->
     result = verify_copies(net, tmp_path, dsns)
     detail = result.process.stdout[-3000:]
     assert result.process.returncode == 0 and result.failed() == set(), detail
-    assert len(result.checks) == 31
+    assert len(result.checks) == 37
     assert result.data["blob_tables"] == dict.fromkeys(ALL_NODES, blob)
     assert f"envelope blobs read from {blob} (node-100, node-200, node-300)" in detail
 
