@@ -8,7 +8,10 @@ hosts (the image is cached), one node per host (h1 also runs the chain and the g
 - ``up``: ``shakedown up`` on fresh hosts (venv from the wheelhouse, units, contracts,
   databases, proxies, registration, health), hosts at once (``pyinfra --no-wait``);
 - ``re-run``: the same ``up`` with nothing to change;
-- ``down``: ``shakedown down`` (units and directories removed).
+- ``down``: ``shakedown down`` (units and directories removed);
+- CPU used during ``up``: every host container's (cgroup v1 cpuacct) and the CLI's process
+  tree's; ``up`` against that CPU spread over every core (hosts that share this machine's
+  cores cannot deploy faster than their own work allows).
 
 Floor, in the same run, on one fresh host: the same one-host testnet by hand over one SSH
 session, no pyinfra: upload and unpack the same wheelhouse and anvil, initdb, write the same
@@ -20,12 +23,16 @@ the floor, and the curve: each ``up`` against the one-host ``up``, and 20 hosts 
 from __future__ import annotations
 
 import argparse
+import os
+import resource
 import shlex
 import subprocess
 import sys
 import time
 from io import BytesIO
 from pathlib import Path
+
+import docker
 
 from bench.deploy import machine
 from shakedown.deploy import chain, db, gateway, node, proxy, systemd
@@ -40,6 +47,22 @@ from shakedown.waiting import wait_for
 REPO = Path(__file__).resolve().parents[1]
 FIRST = ["chain", "proxy", "db", "node", "gateway"]
 OTHERS = ["proxy", "db", "node"]
+
+
+def cpu_seconds(hosts: SSHHosts) -> float:
+    """CPU the hosts' containers have used so far (cgroup v1 cpuacct), in seconds."""
+    client = docker.from_env()
+    total = 0
+    for h in hosts.hosts:
+        cid = client.containers.get(h.container).id
+        total += int(Path(f"/sys/fs/cgroup/cpuacct/docker/{cid}/cpuacct.usage").read_text())
+    return total / 1e9
+
+
+def controller_cpu_seconds() -> float:
+    """CPU used by this process's finished children (the CLI runs) so far."""
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
 
 
 def timed(args: list[str]) -> float:
@@ -127,16 +150,21 @@ def main() -> None:
         floor = floor_up(one)
     print(f"floor: one host by hand {floor:.1f} s")
     ups: dict[int, float] = {}
-    print(f"{'hosts':>5}  {'up':>7} {'re-run':>7} {'down':>7}  {'up/floor':>8} {'up/up(1)':>8}")
+    cores = os.cpu_count() or 1
+    print(f"{'hosts':>5}  {'up':>7} {'re-run':>7} {'down':>7}  {'up/floor':>8} {'up/up(1)':>8}"
+          f"  {'CPU used':>8} {'up/CPU floor':>12}")
     for n in counts:
         with SSHHosts(count=n) as hosts:
             path, _ = inventory(hosts, "sdbench")
+            before = cpu_seconds(hosts) + controller_cpu_seconds()
             up = ups[n] = timed(["up", "-i", str(path)])
+            # the work itself, every host's and the controller's, spread over every core
+            cpu = cpu_seconds(hosts) + controller_cpu_seconds() - before
             again = timed(["up", "-i", str(path)])
             down = timed(["down", "-i", str(path)])
         vs_one = f"{up / ups[1]:.2f}x" if 1 in ups else "-"
-        print(f"{n:>5}  {up:6.1f}s {again:6.1f}s {down:6.1f}s  {up / floor:7.2f}x {vs_one:>8}",
-              flush=True)
+        print(f"{n:>5}  {up:6.1f}s {again:6.1f}s {down:6.1f}s  {up / floor:7.2f}x {vs_one:>8}"
+              f"  {cpu:7.1f}s {up / (cpu / cores):11.2f}x", flush=True)
     if 3 in ups and 20 in ups:
         print(f"20 hosts / 3 hosts: {ups[20] / ups[3]:.2f}x")
 

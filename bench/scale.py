@@ -6,10 +6,11 @@ repository root). Images must be built. For each node count N, on fresh testnets
 - ``up`` per node: ``shakedown up`` / N; floor: the same containers by bare ``docker run`` plus
   the same contract deploy, databases, proxies, registrations and health wait (``bench.deploy``),
   measured in the same run, / N;
-- RSS per node (each node container's processes, from /proc) after the deploy and after traffic;
+- PSS and RSS per node (each node container's processes, from /proc) after the deploy and
+  after traffic;
 - connections through the one proxy (its established TCP sockets) against n x (n - 1), the
   subscriptions of every node to every other;
-- idle CPU of the whole testnet (cgroup cpuacct over 10 s), in cores;
+- idle CPU of the whole testnet (cgroup cpuacct over 10 s), in cores, by kind of service;
 - replication: ``--envelopes`` published spread over all nodes, then the time until every node
   holds all of them, as envelopes replicated per second (N - 1 copies each); floor: the same
   publish acknowledged (the nodes' own ingest, no replica waited for);
@@ -39,36 +40,47 @@ from shakedown.traffic import NodeTarget, Traffic
 from shakedown.verify.replication import wait_converged
 
 
-def rss_mb(client: docker.DockerClient, testnet: str, kind: str) -> list[float]:
-    """RSS (MB) of each container of ``kind`` (``node``...), all its processes summed."""
-    found = []
+def memory_mb(client: docker.DockerClient, testnet: str, kind: str) -> tuple[list[float],
+                                                                              list[float]]:
+    """RSS and PSS (MB) of each container of ``kind`` (``node``...), all its processes summed.
+    A node's checker workers are forked from it and share its pages: RSS counts those once per
+    process, PSS splits them, so PSS is what the node costs the machine."""
+    rss, pss = [], []
     for c in client.containers.list(filters={"label": f"{LABEL_TESTNET}={testnet}"}):
         if not c.labels.get(LABEL_SERVICE, "").startswith(kind):
             continue
         pids = Path(f"/sys/fs/cgroup/memory/docker/{c.id}/cgroup.procs").read_text().split()
-        found.append(sum(_rss_kb(p) for p in pids) / 1024)
-    return sorted(found)
+        rss.append(sum(_kb(f"/proc/{p}/status", "VmRSS:") for p in pids) / 1024)
+        pss.append(sum(_kb(f"/proc/{p}/smaps_rollup", "Pss:") for p in pids) / 1024)
+    return sorted(rss), sorted(pss)
 
 
-def _rss_kb(pid: str) -> int:
+def _kb(path: str, field: str) -> int:
     try:
-        status = Path(f"/proc/{pid}/status").read_text()
+        text = Path(path).read_text()
     except OSError:
         return 0
-    return next((int(ln.split()[1]) for ln in status.splitlines() if ln.startswith("VmRSS")), 0)
+    return next((int(ln.split()[1]) for ln in text.splitlines() if ln.startswith(field)), 0)
 
 
-def idle_cores(client: docker.DockerClient, testnet: str, seconds: float = 10.0) -> float:
-    """CPU the testnet's containers use, in cores, over ``seconds`` (cgroup v1 cpuacct)."""
-    ids = [c.id for c in client.containers.list(filters={"label": f"{LABEL_TESTNET}={testnet}"})]
+def idle_cores(client: docker.DockerClient, testnet: str, seconds: float = 10.0
+               ) -> dict[str, float]:
+    """CPU the testnet's containers use, in cores, over ``seconds`` (cgroup v1 cpuacct), per
+    kind of service (``node``, ``db``, ``proxy``, ``chain``, ``gateway``)."""
+    kinds = {c.id: c.labels.get(LABEL_SERVICE, "?").split("-")[0]
+             for c in client.containers.list(filters={"label": f"{LABEL_TESTNET}={testnet}"})}
 
-    def used() -> int:
-        return sum(int(Path(f"/sys/fs/cgroup/cpuacct/docker/{i}/cpuacct.usage").read_text())
-                   for i in ids)
+    def used() -> dict[str, int]:
+        return {i: int(Path(f"/sys/fs/cgroup/cpuacct/docker/{i}/cpuacct.usage").read_text())
+                for i in kinds}
 
     before = used()
     time.sleep(seconds)  # a measuring window, not a wait for a condition
-    return (used() - before) / 1e9 / seconds
+    after = used()
+    cores: dict[str, float] = {}
+    for i, kind in kinds.items():
+        cores[kind] = cores.get(kind, 0.0) + (after[i] - before[i]) / 1e9 / seconds
+    return dict(sorted(cores.items(), key=lambda kv: -kv[1]))
 
 
 def proxy_connections(client: docker.DockerClient, t: Testnet) -> int:
@@ -105,11 +117,11 @@ def bench(n: int, images: Images, folder: Path, envelopes: int,
     t, inventory = make_testnet(folder, n, images, health_timeout=max(90, 20 * n))
     try:
         up = timed(lambda: cli("up", "-i", str(inventory)))
-        rss = rss_mb(client, t.name, "node")
+        rss, pss = memory_mb(client, t.name, "node")
         links = proxy_connections(client, t)
         idle = idle_cores(client, t.name)
         publish, converge = replicate(t, envelopes)
-        rss_after = rss_mb(client, t.name, "node")
+        rss_after, pss_after = memory_mb(client, t.name, "node")
         verify = timed(lambda: subprocess.run(
             [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "verify/",
              f"--inventory={inventory}"], cwd=REPO, capture_output=True, check=True,
@@ -124,10 +136,13 @@ def bench(n: int, images: Images, folder: Path, envelopes: int,
     copies = envelopes * (n - 1)
     print(f"{n:>3} nodes: up {up:.1f} s = {up / n:.2f} s/node, floor {floor / n:.2f} s/node "
           f"({up / floor:.2f}x); down {down:.1f} s")
-    print(f"    RSS per node after up {min(rss):.0f}-{max(rss):.0f} MB (median "
-          f"{rss[len(rss) // 2]:.0f}), after traffic {min(rss_after):.0f}-{max(rss_after):.0f}")
+    for label, up_mb, after_mb in (("PSS", pss, pss_after), ("RSS", rss, rss_after)):
+        print(f"    {label} per node after up {min(up_mb):.0f}-{max(up_mb):.0f} MB (median "
+              f"{up_mb[len(up_mb) // 2]:.0f}), after traffic {min(after_mb):.0f}-"
+              f"{max(after_mb):.0f}")
     print(f"    proxy: {links} established sockets; n(n-1) = {n * (n - 1)} subscriptions; "
-          f"idle testnet {idle:.2f} cores ({idle / n * 100:.1f}% of a core per node)")
+          f"idle testnet {sum(idle.values()):.2f} cores ({sum(idle.values()) / n * 100:.1f}% "
+          f"of a core per node: " + ", ".join(f"{k} {v:.2f}" for k, v in idle.items()) + ")")
     print(f"    {envelopes} envelopes acked in {publish:.1f} s ({envelopes / publish:.0f}/s, the "
           f"floor); all on every node {converge:.1f} s later: {copies / (publish + converge):.0f}"
           f" copies/s, {(publish + converge) / publish:.2f}x the floor; verify {verify:.1f} s",

@@ -107,6 +107,7 @@ class NodeConfig:
     rate_limit: int = 2000              # publish/query calls per second per connection; 0: none
     keepalive_s: float = 5.0            # ping peers this often, drop silent ones; 0: never
     subscriber_buffer: int = 1000       # envelopes held for one subscriber before it falls behind
+    check_workers: int = 0              # processes opening envelopes; 0: one per core, 1: none
     # Adversaries and bugs on purpose, for the adversarial scenarios (all off by default).
     byzantine: tuple[str, ...] = ()     # serve peers bad streams: equivocate, gap, stale
     trust_peers: bool = False           # True: store what a peer's stream carries unexamined
@@ -162,6 +163,7 @@ class NodeConfig:
             rate_limit=_count(env, "REFNODE_RATE_LIMIT", 2000),
             keepalive_s=_not_negative(env, "REFNODE_KEEPALIVE_S", 5.0),
             subscriber_buffer=max(1, _count(env, "REFNODE_SUBSCRIBER_BUFFER", 1000)),
+            check_workers=_count(env, "REFNODE_CHECK_WORKERS", 0),
             byzantine=_words(env, "REFNODE_BYZANTINE", BYZANTINE_MODES),
             trust_peers=_bool(env, "REFNODE_TRUST_PEERS", False),
             check_payer_signatures=_bool(env, "REFNODE_CHECK_PAYER_SIGNATURES", True),

@@ -162,7 +162,8 @@ def main() -> None:
         sys.exit(2)
     logging.basicConfig(level=config.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    checker = Checker()  # forks its workers: before the loop, gRPC and any thread start
+    # forks its workers: before the loop, gRPC and any thread start
+    checker = Checker(config.check_workers or None)
     try:
         asyncio.run(serve(config, checker))
     except ConfigError as e:

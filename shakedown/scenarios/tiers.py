@@ -44,8 +44,8 @@ def link_tier(a: str, b: str, order: tuple[str, ...]) -> str:
 
 def tier_faults(groups: Mapping[str, tuple[str, ...]], links: Mapping[str, Link]
                 ) -> tuple[Fault, ...]:
-    """Per source group and link tier: one fault per mechanism toward every group (itself
-    included, when it has several nodes) that the tier's link quality in ``links`` joins."""
+    """Per source node and link tier: one fault per mechanism toward every node of the groups
+    (its own included, when it has several nodes) that the tier's link quality joins."""
     order = tuple(groups)
     toward: dict[tuple[str, str], list[str]] = {}  # (source group, tier) -> destination nodes
     for src in order:
@@ -55,13 +55,15 @@ def tier_faults(groups: Mapping[str, tuple[str, ...]], links: Mapping[str, Link]
                 toward.setdefault((src, tier), []).extend(groups[dst])
     faults = []
     for (src, tier), dests in toward.items():
-        link, target, dst = links[tier], ",".join(groups[src]), ",".join(dests)
-        if link.rate_kbit:
-            faults.append(Fault("tbf", target, {"rate_kbit": link.rate_kbit, "dst": dst}))
-        if link.loss_pct:
-            faults.append(Fault("loss", target, {"percent": link.loss_pct, "dst": dst}))
-        if link.delay_ms:
-            faults.append(Fault("netem", target, {"delay_ms": link.delay_ms, "dst": dst}))
+        link = links[tier]
+        for target in groups[src]:  # one source node per fault: SSH hosts take one target each
+            dst = ",".join(d for d in dests if d != target)
+            if link.rate_kbit:
+                faults.append(Fault("tbf", target, {"rate_kbit": link.rate_kbit, "dst": dst}))
+            if link.loss_pct:
+                faults.append(Fault("loss", target, {"percent": link.loss_pct, "dst": dst}))
+            if link.delay_ms:
+                faults.append(Fault("netem", target, {"delay_ms": link.delay_ms, "dst": dst}))
     return tuple(faults)
 
 

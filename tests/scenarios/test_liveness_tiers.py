@@ -74,9 +74,12 @@ def test_a_link_is_as_good_as_its_farther_tier_and_faults_go_each_way() -> None:
                       Fault("tbf", "node-200", {"rate_kbit": 100, "dst": "node-300"}),
                       Fault("tbf", "node-300", {"rate_kbit": 100, "dst": "node-100,node-200"}))
     delays = tier_faults({"A": ("vm1", "vm2"), "C": ("vm3",)}, DELAY_TIERS)
-    assert Fault("netem", "vm1,vm2", {"delay_ms": 10, "dst": "vm1,vm2"}) in delays
+    assert Fault("netem", "vm1", {"delay_ms": 10, "dst": "vm2"}) in delays
+    assert Fault("netem", "vm2", {"delay_ms": 300, "dst": "vm3"}) in delays
     assert Fault("netem", "vm3", {"delay_ms": 300, "dst": "vm1,vm2"}) in delays
-    assert all("direction" not in f.params for f in delays)  # the same on SSH hosts
+    # the same on SSH hosts: one host per fault, no direction=both
+    assert all("," not in f.target and "direction" not in f.params for f in delays)
+    assert len(delays) == 5
 
 
 def tiered_run(c_stalls: bool) -> Events:
