@@ -55,17 +55,14 @@ def _scale_env(testnet: Testnet) -> Env:
     """Beyond 10 nodes every node reads the whole registry less often (every n/5 seconds: 10 s
     at 50 nodes): n nodes reading n entries every 2 s is n^2 work on the chain and on the nodes
     that would keep two cores busy at 50 nodes. Membership changes then take that long to be
-    seen. Beyond 10 nodes on one host, a node opens envelopes in its own process: the nodes
-    already outnumber the cores, and a pool per node would only add two processes each (50 MB
-    of memory apiece at 50 nodes). An inventory's node_env still wins."""
-    env: list[tuple[str, str]] = []
-    if len(testnet.nodes) > 10:
-        env.append(("REFNODE_REGISTRY_REFRESH_S", f"{len(testnet.nodes) / 5:g}"))
-    crowded = (max(len(testnet.nodes_on(h)) for h in testnet.hosts) if testnet.on_hosts
-               else len(testnet.nodes))
-    if crowded > 10:
-        env.append(("REFNODE_CHECK_WORKERS", "1"))
-    return tuple(env)
+    seen. An inventory's node_env still wins.
+
+    Each node keeps its pool of checker processes even when nodes outnumber the cores: 50
+    nodes with ``REFNODE_CHECK_WORKERS=1`` (about half the memory) never all became healthy
+    here, their peers' keepalive pings timing out while the event loops opened envelopes."""
+    if len(testnet.nodes) <= 10:
+        return ()
+    return (("REFNODE_REGISTRY_REFRESH_S", f"{len(testnet.nodes) / 5:g}"),)
 
 
 def node_spec(testnet: Testnet, node: NodeModel, images: Images,
