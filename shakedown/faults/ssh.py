@@ -140,12 +140,16 @@ class Session:
     def run(self, script: str, *, timeout: float = 120.0) -> Result:
         """Run ``script`` with ``/bin/sh -s`` (the script on stdin; under ``sudo -n`` for a user
         other than root); never raises on exit code."""
-        client = self.connect()
+        sudo = self.target.sudo if self.target.sudo is not None else self.target.user != "root"
+        command = "sudo -n /bin/sh -s" if sudo else "/bin/sh -s"
         try:
-            sudo = self.target.sudo if self.target.sudo is not None else \
-                self.target.user != "root"
-            command = "sudo -n /bin/sh -s" if sudo else "/bin/sh -s"
-            stdin, stdout, stderr = client.exec_command(command, timeout=timeout)
+            try:
+                stdin, stdout, stderr = self._exec(command, timeout)
+            except (paramiko.SSHException, OSError):
+                # Nothing ran yet (the channel never opened), so one retry on a fresh
+                # connection is safe; a busy host's sshd sometimes misses a channel request.
+                self.close()
+                stdin, stdout, stderr = self._exec(command, timeout)
             stdin.write(script)
             stdin.channel.shutdown_write()
             out = stdout.read().decode(errors="replace")
@@ -156,6 +160,9 @@ class Session:
             raise UnreachableError(f"{self.target.name} ({self.target.where()}): "
                                    f"{type(e).__name__}: {e}") from e
         return Result(rc, out, err)
+
+    def _exec(self, command: str, timeout: float) -> tuple[Any, Any, Any]:
+        return self.connect().exec_command(command, timeout=timeout)
 
     def check(self, script: str, *, timeout: float = 120.0) -> str:
         """Run ``script``; its stdout, or FaultError naming the host and the last error line."""
