@@ -7,7 +7,8 @@ Usage: ``.venv/bin/python bench/chaos.py [--events 40] [--seed 5] [--envelopes 3
    minute over the events phase, with and without the time checkpoints waited.
 2. On the same testnet, kept up, with ``--envelopes`` more published and replicated: one
    snapshot (every node's database in one transaction, health, the chain at one block) cold
-   (every envelope parsed once) and warm (median of 5), against its floor: the same SQL,
+   (fresh connections, every envelope parsed once; median of 5) and warm (median of 5),
+   with a profile of one cold snapshot, against its floor: the same SQL,
    health and RPC reads issued bare (no parsing, no records built), in the same run.
 3. With ``--shrink``: for each planted bug, the wall time of the detecting run, of
    ``--shrink`` (runs and events before and after) and of the replay, through the CLI.
@@ -18,7 +19,10 @@ Prints the machine, then one row per figure.
 from __future__ import annotations
 
 import argparse
+import cProfile
+import io
 import json
+import pstats
 import statistics
 import subprocess
 import sys
@@ -48,6 +52,7 @@ from shakedown.waiting import wait_for
 
 REPO = Path(__file__).resolve().parents[1]
 PAYERS: list[str] = [str(payer(i).address) for i in range(3)]
+COLD_ROUNDS = 5
 
 
 def timed(fn: Callable[[], Any]) -> float:
@@ -124,32 +129,54 @@ def snapshot_cost(record: dict[str, Any], envelopes: int) -> list[tuple[str, flo
 
     wait_for(counts, lambda c: len(set(c)) == 1, timeout=300, interval=1, what="convergence")
     probe.close()
-    # cold: both sides open their connections and chain client inside the timing
-    opened: dict[str, Any] = {}
-
-    def bare_first() -> None:
-        opened["floor"] = BareReads(record)
-        opened["floor"].read(cold=True)
-
-    def snapshot_first() -> None:
-        opened["snap"] = Snapshotter(record)
-        opened["snap"].take(0.0, PAYERS, gateways)
-
-    bare_cold = timed(bare_first)
-    cold = timed(snapshot_first)
-    floor, snap = opened["floor"], opened["snap"]
+    # cold: fresh connections, chain client and nothing parsed, on both sides, inside the
+    # timing; the rounds alternate which side goes first, so neither always finds the
+    # databases' caches warmed by the other
+    cold_s, bare_cold_s = [], []
+    for i in range(COLD_ROUNDS):
+        pair = [(bare_cold_s, lambda: _bare_cold(record)),
+                (cold_s, lambda: _snapshot_cold(record, gateways))]
+        for into, run in (pair if i % 2 == 0 else pair[::-1]):
+            into.append(timed(run))
+    print(f"  cold rounds (ms): snapshot {[round(x * 1000) for x in cold_s]}, "
+          f"bare {[round(x * 1000) for x in bare_cold_s]}")
+    print(f"  one cold snapshot, its heaviest calls:\n{_profile_cold(record, gateways)}")
+    floor, snap = BareReads(record), Snapshotter(record)
+    floor.read(cold=True)
+    snap.take(0.0, PAYERS, gateways)
     # warm rounds alternate, so a load swing on the shared machine hits both alike
     warm_s, bare_s = [], []
     for _ in range(5):
         warm_s.append(timed(lambda: snap.take(0.0, PAYERS, gateways)))
         bare_s.append(timed(lambda: floor.read(cold=False)))
-    warm, bare = statistics.median(warm_s), statistics.median(bare_s)
     held = len(snap.read_node(record["nodes"][0]["name"]).envelopes)
     snap.close()
     floor.close()
     print(f"  (each node holds {held} envelopes)")
-    return [("snapshot, cold (every envelope parsed once)", cold, bare_cold),
-            ("snapshot, warm (median of 5)", warm, bare)]
+    return [(f"snapshot, cold (median of {COLD_ROUNDS})", statistics.median(cold_s),
+             statistics.median(bare_cold_s)),
+            ("snapshot, warm (median of 5)", statistics.median(warm_s),
+             statistics.median(bare_s))]
+
+
+def _bare_cold(record: dict[str, Any]) -> None:
+    floor = BareReads(record)
+    floor.read(cold=True)
+    floor.close()
+
+
+def _snapshot_cold(record: dict[str, Any], gateways: dict[str, str]) -> None:
+    snap = Snapshotter(record)
+    snap.take(0.0, PAYERS, gateways)
+    snap.close()
+
+
+def _profile_cold(record: dict[str, Any], gateways: dict[str, str]) -> str:
+    profiler = cProfile.Profile()
+    profiler.runcall(_snapshot_cold, record, gateways)
+    out = io.StringIO()
+    pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(25)
+    return out.getvalue()
 
 
 def cli(*args: str) -> tuple[int, float, str]:

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from shakedown.toxiproxy.api import SERVER, VERSION
-from shakedown.toxiproxy.server import ToxiproxyServer
+from shakedown.toxiproxy.server import ToxiproxyServer, new_loop
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -78,7 +78,8 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
-        asyncio.run(run(args))
+        with asyncio.Runner(loop_factory=new_loop) as runner:
+            runner.run(run(args))
     except KeyboardInterrupt:
         return 0
     except (OSError, ValueError) as e:

@@ -1,11 +1,15 @@
-"""The data path: one proxied connection and its two directions (links).
+"""The data path: one proxied connection, its two sockets (sides) and two directions (links).
 
-A link reads its source and writes its destination. With no toxics on it, it copies chunks
-straight through (one read, one write, no queue: this is what keeps the proxy's overhead
-small). With toxics, chunks are stamped with their read time and queued for a worker that
-passes them through the stages, so reading goes on while a stage waits (latency applies per
-chunk, not cumulatively). When the toxics are gone and the queue is empty, the fast path
-resumes on the same connection.
+Each socket is an asyncio ``Protocol`` (a side): what it reads goes straight to its link from
+the event loop's read callback. With no toxics on a link, the link writes the chunk to the
+other socket right there: one read, one write, no task switch and no queue per chunk (what
+keeps the proxy's added latency small). With toxics, chunks are stamped with their read time
+and queued for a worker that passes them through the stages, so reading goes on while a stage
+waits (latency applies per chunk, not cumulatively). When the toxics are gone and the queue is
+empty, the fast path resumes on the same connection.
+
+Back-pressure: a link stops reading its source while the destination's send buffer is over
+``HIGH_WATER`` or its queue is over ``QUEUE_LIMIT``, and reads again when they drain.
 
 Closing follows toxiproxy: when a direction's source ends, its destination socket is closed
 after the stages saw the end (slow_close); the other direction then ends in turn.
@@ -20,7 +24,8 @@ import logging
 import socket
 import struct
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, cast
 
 from shakedown.toxiproxy.metrics import RECEIVED, SENT
 from shakedown.toxiproxy.model import UPSTREAM, Toxic
@@ -31,21 +36,81 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-CHUNK = 256 * 1024  # largest read per wakeup
-HIGH_WATER = 1 << 20  # destination bytes buffered before waiting for the peer
+HIGH_WATER = 1 << 20  # destination bytes buffered before reading the source pauses
 QUEUE_LIMIT = 4 << 20  # bytes queued ahead of the toxics before reading pauses
-STREAM_LIMIT = 1 << 20  # StreamReader buffer
+
+
+class Side(asyncio.Protocol):
+    """One socket of a proxied connection. It reads nothing until its link starts (the
+    kernel holds what arrives meanwhile); ``on_made`` hears of an accepted socket."""
+
+    transport: asyncio.Transport  # set by connection_made, the first callback
+
+    def __init__(self, on_made: Callable[[Side], None] | None = None) -> None:
+        self.on_made = on_made
+        self.feeds: Link | None = None  # the link reading this socket
+        self.fed_by: Link | None = None  # the link writing to it
+        self.lost = False
+        self.full = False  # send buffer over its high-water mark
+        self.drained: asyncio.Future[None] | None = None
+        self.early: list[bytes] = []  # read before its link started
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+        self.transport.pause_reading()
+        if self.on_made is not None:
+            self.on_made(self)
+
+    def data_received(self, data: bytes) -> None:
+        if self.feeds is not None and self.feeds.running:
+            self.feeds.received(data)
+        else:  # uvloop reads once connected even when paused in connection_made
+            self.early.append(data)
+            self.transport.pause_reading()
+
+    def eof_received(self) -> bool:
+        self.data_received(b"")
+        return True  # keep sending the other direction until its link closes this socket
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
+        self.resume_writing()
+        if self.feeds is not None:
+            self.feeds.received(b"")
+
+    def pause_writing(self) -> None:
+        self.full = True
+        if self.fed_by is not None:
+            self.fed_by.hold("peer")
+
+    def resume_writing(self) -> None:
+        self.full = False
+        if self.drained is not None:
+            _resolve(self.drained, None)
+            self.drained = None
+        if self.fed_by is not None:
+            self.fed_by.release("peer")
+
+    async def drain(self) -> None:
+        """Until the send buffer is below its low-water mark (or the socket is gone)."""
+        if self.full and not self.lost:
+            if self.drained is None:
+                self.drained = asyncio.get_running_loop().create_future()
+            await self.drained
+
+    def writable(self) -> bool:
+        return not self.lost and not self.transport.is_closing()
 
 
 class Link:
-    """One direction of a connection: source reader, toxic stages, destination writer."""
+    """One direction of a connection: source socket, toxic stages, destination socket."""
 
     def __init__(
         self,
         conn: Connection,
         direction: str,
-        src: asyncio.StreamReader,
-        dst: asyncio.StreamWriter,
+        src: Side,
+        dst: Side,
         toxics: list[Toxic],
         tally: list[int],
     ) -> None:
@@ -53,17 +118,18 @@ class Link:
         self.direction = direction
         self.src = src
         self.dst = dst
+        src.feeds, dst.fed_by = self, self
         self.tally = tally  # [received, sent] bytes, read by /metrics
         self.running = False  # False while the toxics present at accept are attached
+        self.ended = False  # the source ended (or the link was cancelled)
+        self.held = {"start"}  # why reading the source is paused
         self.loop = asyncio.get_running_loop()
         self.stages: list[Stage] = []
         self.slow = False  # some stage applies: chunks go through the queue and the worker
         self.queue: deque[tuple[float, bytes | None]] = deque()
         self.queued = 0
-        self.room: asyncio.Future[None] | None = None
         self.waiters: set[asyncio.Future[bool]] = set()
         self.worker: asyncio.Task[None] | None = None
-        self.pump_task: asyncio.Task[None] | None = None
         for toxic in toxics:
             self.add(toxic)
 
@@ -111,51 +177,63 @@ class Link:
         self._changed()
 
     def start(self) -> None:
-        """Start copying."""
+        """Start copying (a source that ended before now ends the link at once)."""
         self.running = True
-        self.pump_task = asyncio.ensure_future(self._pump())
+        early, self.src.early = self.src.early, []
+        for data in early:
+            self.received(data)
+        if self.src.lost:
+            self.received(b"")
+        self.release("start")
 
     def cancel(self) -> None:
-        """Stop both tasks, except the one calling (a stage closing its own connection)."""
-        current = asyncio.current_task()
-        for task in (self.pump_task, self.worker):
-            if task is not None and task is not current:
-                task.cancel()
+        """Stop reading and stop the worker, except when it is the caller (a stage closing
+        its own connection)."""
+        self.ended = True
+        if self.worker is not None and self.worker is not asyncio.current_task():
+            self.worker.cancel()
         self._changed()
 
-    async def _pump(self) -> None:
-        src, dst = self.src, self.dst
+    def hold(self, why: str) -> None:
+        """Stop reading the source until ``release(why)``."""
+        if not self.held:
+            self.src.transport.pause_reading()
+        self.held.add(why)
+
+    def release(self, why: str) -> None:
+        self.held.discard(why)
+        if not self.held and not self.ended and not self.src.lost:
+            self.src.transport.resume_reading()
+
+    def received(self, data: bytes) -> None:
+        """A chunk from the source (empty: it ended), on the loop's read callback."""
+        if self.ended:
+            return
         try:
-            while True:
-                try:
-                    data = await src.read(CHUNK)
-                except OSError:
-                    data = b""
-                self.tally[RECEIVED] += len(data)
-                if self.slow or self.worker is not None:
-                    await self._enqueue(data)
-                    if not data:
-                        return
-                    continue
-                if not data or dst.transport.is_closing():
-                    break
-                dst.write(data)
-                self.tally[SENT] += len(data)
-                if dst.transport.get_write_buffer_size() > HIGH_WATER:
-                    await dst.drain()
-            await self._finish()
-        except Exception as e:  # a broken peer, or a bug of ours: never leave it half-open
+            self.tally[RECEIVED] += len(data)
+            if self.slow or self.worker is not None:
+                self._enqueue(data)
+                if not data:
+                    self.ended = True
+                return
+            if not data or not self.dst.writable():
+                self.ended = True
+                self.hold("ended")
+                self._finish()
+                return
+            self.dst.transport.write(data)
+            self.tally[SENT] += len(data)
+        except Exception as e:  # a bug of ours: never leave the connection half-open
             _log_unexpected(e, self.direction)
             self.conn.abort()
 
-    async def _enqueue(self, data: bytes) -> None:
+    def _enqueue(self, data: bytes) -> None:
         self.queue.append((self.now(), data or None))
         self.queued += len(data)
         if self.worker is None:
             self.worker = asyncio.ensure_future(self._work())
         if self.queued > QUEUE_LIMIT:
-            self.room = self.loop.create_future()
-            await self.room
+            self.hold("queue")
 
     async def _work(self) -> None:
         try:
@@ -165,12 +243,11 @@ class Link:
                     for stage in self.stages:
                         if stage.active and not stage.removed:
                             await stage.eof()
-                    await self._finish()
+                    self._finish()
                     return
                 self.queued -= len(data)
-                if self.room is not None and self.queued <= QUEUE_LIMIT // 2:
-                    _resolve(self.room, None)
-                    self.room = None
+                if self.queued <= QUEUE_LIMIT // 2:
+                    self.release("queue")
                 await self._through(self.stages, 0, data, ts)
         except Exception as e:
             _log_unexpected(e, self.direction)
@@ -188,15 +265,14 @@ class Link:
 
             await stages[i].push(data, ts, emit)
             return
-        if self.conn.closed or self.dst.transport.is_closing():
+        if self.conn.closed or not self.dst.writable():
             return
-        self.dst.write(data)
+        self.dst.transport.write(data)
         self.tally[SENT] += len(data)
-        if self.dst.transport.get_write_buffer_size() > HIGH_WATER:
-            await self.dst.drain()
+        await self.dst.drain()
 
-    async def _finish(self) -> None:
-        self.dst.close()
+    def _finish(self) -> None:
+        self.dst.transport.close()
         self.conn.link_done()
 
     def _changed(self) -> None:
@@ -206,29 +282,28 @@ class Link:
 
 
 class Connection:
-    """A client connection and its upstream connection, joined by two links."""
+    """A client socket and its upstream socket, joined by two links."""
 
     def __init__(
         self,
         owner: Proxy,
-        client: tuple[asyncio.StreamReader, asyncio.StreamWriter],
-        upstream: tuple[asyncio.StreamReader, asyncio.StreamWriter],
+        client: Side,
+        upstream: Side,
         toxics: list[Toxic],
         tallies: dict[str, list[int]],
     ) -> None:
         self.owner = owner
         self.closed = False
         self.done = 0
-        self.writers = (client[1], upstream[1])
-        for writer in self.writers:
-            writer.transport.set_write_buffer_limits(high=HIGH_WATER)
+        self.sides = (client, upstream)
+        for side in self.sides:
+            side.transport.set_write_buffer_limits(high=HIGH_WATER)
         ups = [t for t in toxics if t.direction == UPSTREAM]
         downs = [t for t in toxics if t.direction != UPSTREAM]
         self.links = {
-            "upstream": Link(self, "upstream", client[0], upstream[1], ups, tallies["upstream"]),
-            "downstream": Link(
-                self, "downstream", upstream[0], client[1], downs, tallies["downstream"]
-            ),
+            "upstream": Link(self, "upstream", client, upstream, ups, tallies["upstream"]),
+            "downstream": Link(self, "downstream", upstream, client, downs,
+                               tallies["downstream"]),
         }
 
     def start(self) -> None:
@@ -245,27 +320,27 @@ class Connection:
     def close(self) -> None:
         """Close both sockets after flushing what was written (timeout, limit_data)."""
         if self._stop():
-            for writer in self.writers:
-                writer.close()
+            for side in self.sides:
+                side.transport.close()
 
     def abort(self) -> None:
         """Close both sockets now, dropping unsent data (disable, delete, broken peer)."""
         if self._stop():
-            for writer in self.writers:
-                writer.transport.abort()
+            for side in self.sides:
+                side.transport.abort()
 
     def reset(self) -> None:
         """Reset both sides: SO_LINGER 0 then close, so each peer gets a TCP RST."""
         if self._stop():
             linger = struct.pack("ii", 1, 0)
-            for writer in self.writers:
-                sock = writer.get_extra_info("socket")
+            for side in self.sides:
+                sock = side.transport.get_extra_info("socket")
                 if sock is not None:
                     try:
                         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
                     except OSError:
                         pass
-                writer.transport.abort()
+                side.transport.abort()
 
     def _stop(self) -> bool:
         if self.closed:

@@ -13,7 +13,7 @@ import logging
 import os
 import socket
 
-from shakedown.toxiproxy.link import STREAM_LIMIT, Connection
+from shakedown.toxiproxy.link import Connection, Side
 from shakedown.toxiproxy.metrics import ByteCounters
 from shakedown.toxiproxy.model import (
     DOWNSTREAM,
@@ -42,6 +42,7 @@ class Proxy:
         self.toxics: list[Toxic] = []
         self.connections: set[Connection] = set()
         self._server: asyncio.Server | None = None
+        self._dialling: set[asyncio.Task[None]] = set()
 
     def to_json(self) -> dict[str, object]:
         """The proxy as toxiproxy shows it, toxics upstream first as in its chains."""
@@ -69,8 +70,8 @@ class Proxy:
             except ApiError as e:  # Go's net.Listen names no address when it cannot parse it
                 raise ApiError(f"listen tcp: {e.message}", 500) from e
         try:
-            server = await asyncio.start_server(
-                self._accept, host or None, port, limit=STREAM_LIMIT, reuse_address=True
+            server = await asyncio.get_running_loop().create_server(
+                lambda: Side(on_made=self._accepted), host or None, port, reuse_address=True
             )
         except OSError as e:
             reason = (os.strerror(e.errno) if e.errno else str(e)).lower()
@@ -147,22 +148,27 @@ class Proxy:
         """A connection ended (called by the connection)."""
         self.connections.discard(conn)
 
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def _accepted(self, client: Side) -> None:
+        task = asyncio.ensure_future(self._dial(client))
+        self._dialling.add(task)  # held, so the task is not collected while it dials
+        task.add_done_callback(self._dialling.discard)
+
+    async def _dial(self, client: Side) -> None:
         server = self._server
         try:
             host, port = split_address(self.upstream)
-            up = await asyncio.open_connection(host, port, limit=STREAM_LIMIT)
+            _, up = await asyncio.get_running_loop().create_connection(Side, host, port)
         except (OSError, ApiError) as e:
             log.warning("proxy %s: cannot reach upstream %s: %s", self.name, self.upstream, e)
-            writer.close()
+            client.transport.close()
             return
         if server is None or server is not self._server:  # disabled while dialling
-            writer.transport.abort()
-            up[1].transport.abort()
+            client.transport.abort()
+            up.transport.abort()
             return
         tallies = {d: self.counters.tally(d, self.name, self.listen, self.upstream)
                    for d in (UPSTREAM, DOWNSTREAM)}
-        conn = Connection(self, (reader, writer), up, list(self.toxics), tallies)
+        conn = Connection(self, client, up, list(self.toxics), tallies)
         self.connections.add(conn)
         conn.start()
 
