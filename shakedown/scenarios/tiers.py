@@ -104,6 +104,23 @@ def arrival_lags(calls: list[Call], samples: list[Sample], origin_of: Mapping[in
     return lags, missing
 
 
+def lag_by_tier(lags: Mapping[tuple[str, str], list[float]],
+                groups: Mapping[str, tuple[str, ...]], digits: int = 2
+                ) -> dict[str, dict[str, float | int]]:
+    """``arrival_lags``' lags gathered by the tier of each (originator, receiver) link: p50,
+    p95, min and max in seconds and how many envelopes, per tier. Pure."""
+    order = tuple(groups)
+    group_of = {n: g for g, ns in groups.items() for n in ns}
+    per_tier: dict[str, list[float]] = {}
+    for (o, r), values in lags.items():
+        per_tier.setdefault(link_tier(group_of[o], group_of[r], order), []).extend(values)
+    return {t: {"p50_s": round(statistics.median(v), digits),
+                "p95_s": round(statistics.quantiles(v, n=20)[-1] if len(v) > 1 else v[0], digits),
+                "min_s": round(min(v), digits), "max_s": round(max(v), digits),
+                "envelopes": len(v)}
+            for t, v in sorted(per_tier.items())}
+
+
 @dataclass(frozen=True)
 class TierLag(Expectation):
     """While ``window`` holds (the tier faults' first), every envelope acknowledged up to
@@ -124,19 +141,12 @@ class TierLag(Expectation):
             return bad
         assert w is not None
         end = w.end if w.end is not None else view.heal
-        order = tuple(self.groups)
         group_of = {n: g for g, ns in self.groups.items() for n in ns}
         origin_of = {view.nodes[n]: n for n in group_of if n in view.nodes}
         lags, missing = arrival_lags(view.calls, view.samples, origin_of,
                                      sorted(origin_of.values()), w.start,
                                      end - self.max_lag_s, end)
-        per_tier: dict[str, list[float]] = {}
-        for (o, r), values in lags.items():
-            per_tier.setdefault(link_tier(group_of[o], group_of[r], order), []).extend(values)
-        report = {t: {"p50_s": round(statistics.median(v), 2),
-                      "p95_s": round(statistics.quantiles(v, n=20)[-1], 2) if len(v) > 1
-                      else round(v[0], 2), "max_s": round(max(v), 2), "envelopes": len(v)}
-                  for t, v in sorted(per_tier.items())}
+        report = lag_by_tier(lags, self.groups)
         view.metrics["tier_lag"] = report
         late = {f"{o}->{r}": round(max(v), 2) for (o, r), v in lags.items()
                 if max(v) > self.max_lag_s}

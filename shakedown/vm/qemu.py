@@ -28,6 +28,7 @@ from pathlib import Path
 
 from shakedown.errors import ConfigError, ShakedownError
 from shakedown.faults.ssh import Session, SSHTarget
+from shakedown.vm.inventory import write_inventory
 from shakedown.waiting import GiveUp, wait_for
 
 PREFIX = "sdvm"
@@ -156,6 +157,11 @@ class VMLab:
             self._wait_ready(vm, proc, known_hosts)
         self.boot_s = time.monotonic() - started
         return self.vms
+
+    def write_inventory(self, path: Path, group: dict[str, object],
+                        per_host: list[dict[str, object]] | None = None) -> Path:
+        """A pyinfra inventory of these VMs (``shakedown.vm.inventory``)."""
+        return write_inventory(path, [vm.ssh for vm in self.vms], group, per_host)
 
     def _boot(self, image: VMImage, n: int, i: int, known_hosts: Path) -> VM:
         name, tap, address = f"vm{i}", f"{PREFIX}{n}t{i}", f"10.213.{n}.{10 + i}"

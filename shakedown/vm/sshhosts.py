@@ -32,6 +32,7 @@ from docker.types import Mount
 
 from shakedown.errors import ConfigError, ShakedownError
 from shakedown.faults.ssh import Session, SSHTarget
+from shakedown.vm.inventory import write_inventory
 from shakedown.waiting import GiveUp, wait_for
 
 PREFIX = "sdvm"
@@ -245,16 +246,8 @@ class SSHHosts:
 
     def write_inventory(self, path: Path, group: dict[str, object],
                         per_host: list[dict[str, object]] | None = None) -> Path:
-        """A pyinfra inventory of these hosts (named by address, root, key, host keys checked
-        against the run's known_hosts), ``group`` as group data, ``per_host[i]`` on host i."""
-        ssh = {"ssh_user": "root", "ssh_key": str(key_file()),
-               "ssh_known_hosts_file": str(self.run_dir / "known_hosts"),
-               "ssh_strict_host_key_checking": "yes"}
-        extra = per_host or [{} for _ in self.hosts]
-        hosts = [(h.address, {"address": h.address, **data})
-                 for h, data in zip(self.hosts, extra, strict=True)]
-        path.write_text(f"sdvm_hosts = ({hosts!r}, {({**ssh, **group})!r})\n")
-        return path
+        """A pyinfra inventory of these hosts (``shakedown.vm.inventory``)."""
+        return write_inventory(path, [h.ssh for h in self.hosts], group, per_host)
 
 
 def _host_key(container: docker.models.containers.Container) -> str:
