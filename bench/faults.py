@@ -30,7 +30,7 @@ from shakedown.faults import Injector
 from shakedown.faults.docker import DockerBackend
 from shakedown.faults.ops import engine, in_netns
 from shakedown.model import Testnet, load_inventory
-from shakedown.ports import port_is_free
+from shakedown.ports import free_port_base
 from shakedown.toxiproxy import ToxiproxyClient
 
 REPO = Path(__file__).resolve().parents[1]
@@ -131,14 +131,6 @@ def run(testnet: Testnet, repeat: int) -> dict[str, dict[str, list[float]]]:
     return figures
 
 
-def free_block() -> int:
-    """A port base whose block (base..base+19) is free on 127.0.0.1."""
-    for base in range(46000, 60000, 100):
-        if all(port_is_free("127.0.0.1", p) for p in range(base, base + 20)):
-            return base
-    raise RuntimeError("no free port block")
-
-
 def main() -> int:
     from shakedown.machine import describe
 
@@ -151,7 +143,7 @@ def main() -> int:
     inventory = Path(args.inventory or tempfile.mkdtemp(prefix="sdbench-")) / (
         "" if args.inventory else "inventory.py")
     if own:
-        data = {"testnet": "sdbench-faults", "port_base": free_block(),
+        data = {"testnet": "sdbench-faults", "port_base": free_port_base(3),
                 "record_path": str(inventory.parent / "deployment.json")}
         inventory.write_text(f"docker_hosts = [('@local', {data!r})]\n")
         subprocess.run([sys.executable, "-m", "shakedown.cli", "up", "-i", str(inventory)],

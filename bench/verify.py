@@ -46,7 +46,7 @@ from shakedown.chain.contracts import CONTRACT_NAMES
 from shakedown.chain.ops import Chain
 from shakedown.keys import admin_account, payer
 from shakedown.machine import describe
-from shakedown.ports import port_is_free
+from shakedown.ports import free_port_base
 from shakedown.traffic import GatewayTarget, NodeTarget, Traffic
 from shakedown.verify.membership import WIRING
 from shakedown.verify.opened import open_all
@@ -139,7 +139,7 @@ def deploy_and_load(folder: Path, envelopes: int) -> Path:
     name = f"sdvb-{uuid.uuid4().hex[:6]}"
     inventory = folder / "inventory.py"
     data = {"testnet": name, "roles": ["chain", "proxy", "db", "node", "gateway"], "nodes": 3,
-            "port_base": free_base(), "record_path": str(folder / "deployment.json")}
+            "port_base": free_port_base(3), "record_path": str(folder / "deployment.json")}
     inventory.write_text(f"docker_hosts = [('@local', {data!r})]\n")
     cli("up", inventory)
     record = json.loads((folder / "deployment.json").read_text())
@@ -166,15 +166,6 @@ def deploy_and_load(folder: Path, envelopes: int) -> Path:
     wait_for(counts, lambda c: len(set(c)) == 1 and c[0] >= acked, timeout=600,
              interval=1, what=f"{name}: nodes converge")
     return inventory
-
-
-def free_base() -> int:
-    """A port base whose block (base..base+3, base+10..base+12) is free on 127.0.0.1."""
-    for base in range(42000, 64000, 100):
-        if all(port_is_free("127.0.0.1", p) for p in [*range(base, base + 4),
-                                                       *range(base + 10, base + 13)]):
-            return base
-    raise SystemExit("no free port block")
 
 
 def cli(command: str, inventory: Path) -> None:

@@ -10,7 +10,8 @@ from shakedown import keys
 from shakedown.deploy.docker import ContainerSpec
 from shakedown.deploy.node import _scale_env
 from shakedown.errors import ConfigError
-from shakedown.model import MAX_NODES, Testnet, load_inventory
+from shakedown.model import MAX_NODES, Ports, Testnet, load_inventory
+from shakedown.ports import ephemeral_range, free_port_base
 
 
 def test_defaults_give_the_local_topology() -> None:
@@ -120,3 +121,15 @@ def test_beyond_ten_nodes_the_registry_is_read_less_often() -> None:
     assert dict(_scale_env(Testnet.from_data({"nodes": 10}))) == {}
     assert dict(_scale_env(Testnet.from_data({"nodes": 50}))) == {
         "REFNODE_REGISTRY_REFRESH_S": "10"}
+
+
+def test_port_bases_stay_out_of_the_ephemeral_range(tmp_path: Path) -> None:
+    # An outgoing connection may take any ephemeral port between the check and Docker's bind.
+    low, high = ephemeral_range()
+    for _ in range(50):
+        block = Ports.from_base(free_port_base(50), 50).all().values()
+        assert all(p < low or p > high for p in block), sorted(block)
+    custom = tmp_path / "range"
+    custom.write_text("20000\t40000\n")
+    assert ephemeral_range(str(custom)) == (20000, 40000)
+    assert ephemeral_range(str(tmp_path / "missing")) == (32768, 60999)
